@@ -1,0 +1,25 @@
+/** The HTTP API: health, the event intake, task and run results, and e-mail link landings. */
+import { sql } from "drizzle-orm";
+import { Hono } from "hono";
+import { database } from "../db/client";
+import { ApiError, onApiError } from "./api-error";
+import { eventsRoute } from "./events-route";
+import { linksRoute } from "./links-route";
+import { requireToken } from "./require-token";
+import { runsRoute } from "./runs-route";
+import { tasksRoute } from "./tasks-route";
+
+export const app = new Hono<{ Bindings: Env }>()
+  .get("/health", async (c) => {
+    await database(c.env).run(sql`SELECT 1`);
+    return c.json({ status: "ok", time: new Date().toISOString() });
+  })
+  .route("/", linksRoute)
+  .use("/api/*", requireToken)
+  .route("/api/events", eventsRoute)
+  .route("/api/tasks", tasksRoute)
+  .route("/api/runs", runsRoute)
+  .notFound(() => {
+    throw new ApiError("not_found", "no such route");
+  })
+  .onError(onApiError);

@@ -1,0 +1,44 @@
+/** `GET /api/runs` (newest first, cursor-paged) and `GET /api/runs/:id`. */
+import { Hono } from "hono";
+import { z } from "zod";
+import { database } from "../db/client";
+import { listRuns, readRun } from "../runs/ledger";
+import { ApiError } from "./api-error";
+import { parseQuery } from "./query";
+
+const listQuery = z
+  .object({
+    task: z.string().min(1).max(100).optional(),
+    status: z.enum(["running", "succeeded", "failed"]).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z
+      .string()
+      .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
+      .transform(Number)
+      .optional(),
+  })
+  .strict();
+
+const runId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+export const runsRoute = new Hono<{ Bindings: Env }>()
+  .get("/", async (c) => {
+    const query = parseQuery(listQuery, c.req.query());
+    const runs = await listRuns(database(c.env), {
+      task: query.task,
+      status: query.status,
+      before: query.cursor,
+      limit: query.limit + 1,
+    });
+    const page = runs.slice(0, query.limit);
+    const last = page.at(-1);
+    const nextCursor = runs.length > query.limit && last ? String(last.id) : null;
+    return c.json({ runs: page, nextCursor });
+  })
+  .get("/:id", async (c) => {
+    const id = runId.safeParse(c.req.param("id"));
+    if (!id.success) throw new ApiError("bad_request", "id: a run id is a positive integer");
+    const run = await readRun(database(c.env), id.data);
+    if (!run) throw new ApiError("not_found", `run ${id.data} does not exist`);
+    return c.json(run);
+  });

@@ -1,0 +1,39 @@
+/** The weekly newsletter for one subscriber (HTML escaped by Hono's `html`, plus text). */
+import { html } from "hono/html";
+import { formatMoney } from "../../lib/money";
+import type { WeeklyContent } from "../../newsletter/content";
+
+export async function newsletterEmail(
+  storeName: string,
+  currency: string,
+  weekOf: string,
+  sections: WeeklyContent["categories"],
+  unsubscribeLink: string,
+) {
+  const subject = `${storeName}: this week's picks (week of ${weekOf})`;
+  const body = html`<!doctype html>
+<html><body style="font-family:sans-serif">
+<h1>This week at ${storeName}</h1>
+${sections.map(
+  (section) => html`<h2>${section.category}</h2>
+${section.newProducts.length > 0 ? html`<p>New:</p><ul>${section.newProducts.map((p) => html`<li>${p.name} – ${formatMoney(p.priceCents, currency)}</li>`)}</ul>` : ""}
+${section.bestSellers.length > 0 ? html`<p>Best sellers:</p><ul>${section.bestSellers.map((p) => html`<li>${p.name}</li>`)}</ul>` : ""}`,
+)}
+<p style="font-size:small">You get this because you subscribed at ${storeName}.
+<a href="${unsubscribeLink}">Unsubscribe</a>.</p>
+</body></html>`;
+  const text = [
+    `This week at ${storeName}`,
+    ...sections.flatMap((section) => [
+      "",
+      section.category,
+      ...section.newProducts.map(
+        (p) => `- new: ${p.name} (${formatMoney(p.priceCents, currency)})`,
+      ),
+      ...section.bestSellers.map((p) => `- best seller: ${p.name}`),
+    ]),
+    "",
+    `Unsubscribe: ${unsubscribeLink}`,
+  ].join("\n");
+  return { subject, html: (await body).toString(), text };
+}

@@ -1,0 +1,147 @@
+/**
+ * The one contract through which the store's data comes in: `POST /api/events` and the sample
+ * importer both validate with these schemas. Money is integer minor units; instants are ISO-8601
+ * with an offset or `Z`.
+ */
+import { z } from "zod";
+
+const text = z.string().trim().min(1).max(500);
+const id = z.string().trim().min(1).max(200);
+const cents = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const currency = z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as GBP");
+/** Addresses are compared trimmed and lower-cased, so they are stored that way. */
+const email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.email({ error: "must be an e-mail address" }));
+const instant = z.iso.datetime({ offset: true, error: "must be an ISO-8601 instant" });
+const timeZone = z.string().refine(isTimeZone, "must be an IANA time zone such as Europe/London");
+
+const lineItem = z.object({
+  productId: id,
+  name: text.optional(),
+  category: text.optional(),
+  quantity: z.number().int().min(1).max(1_000_000),
+  unitPriceCents: cents,
+});
+
+export const eventData = {
+  "customer.upserted": z.object({
+    customerId: id,
+    email,
+    firstName: text.optional(),
+    timezone: timeZone.optional(),
+    marketingConsent: z.boolean(),
+  }),
+  "product.upserted": z.object({
+    productId: id,
+    name: text,
+    category: text.optional(),
+    priceCents: cents,
+    inStock: z.boolean().optional(),
+  }),
+  "cart.updated": z.object({
+    cartId: id,
+    customerId: id.optional(),
+    email: email.optional(),
+    currency,
+    items: z.array(lineItem).max(500),
+  }),
+  "order.placed": z.object({
+    orderId: id,
+    customerId: id.optional(),
+    email: email.optional(),
+    cartId: id.optional(),
+    currency,
+    items: z.array(lineItem).max(2000),
+    shippingCents: cents.optional(),
+    /**
+     * Signed sum of the order's other non-merchandise lines (fees, manual adjustments, discounts,
+     * vouchers): part of what the customer paid, never a product.
+     */
+    otherChargesCents: z
+      .number()
+      .int()
+      .min(-Number.MAX_SAFE_INTEGER)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional(),
+  }),
+  "order.refunded": z.object({
+    orderId: id.optional(),
+    amountCents: cents.refine((n) => n > 0, "must be above zero"),
+  }),
+  "session.touched": z.object({
+    sessionId: id,
+    customerId: id.optional(),
+    expiresAt: instant,
+  }),
+  "subscriber.subscribed": z.object({
+    email,
+    categories: z.array(text).max(50),
+    timezone: timeZone.optional(),
+    /** Set by the sample importer only: the subscriber was derived from a customer. */
+    derived: z.boolean().optional(),
+  }),
+  "subscriber.unsubscribed": z.object({ email }),
+  "email.bounced": z.object({ email, kind: z.enum(["hard", "soft"]) }),
+} as const;
+
+export type EventType = keyof typeof eventData;
+export const eventTypes = Object.keys(eventData) as EventType[];
+
+const envelope = z.object({
+  id,
+  type: z.enum(eventTypes as [EventType, ...EventType[]], {
+    error: `must be one of ${eventTypes.join(", ")}`,
+  }),
+  occurredAt: instant,
+  data: z.unknown(),
+});
+
+export type StoreEvent = {
+  [T in EventType]: {
+    id: string;
+    type: T;
+    /** Milliseconds since the epoch. */
+    occurredAt: number;
+    data: z.output<(typeof eventData)[T]>;
+  };
+}[EventType];
+
+export type ParsedEvent = { ok: true; event: StoreEvent } | { ok: false; error: string };
+
+/** Validates one raw event and says precisely which field is wrong when it is not valid. */
+export function parseEvent(raw: unknown): ParsedEvent {
+  const head = envelope.safeParse(raw);
+  if (!head.success) return { ok: false, error: describe(head.error) };
+  const schema = eventData[head.data.type];
+  const body = schema.safeParse(head.data.data);
+  if (!body.success) return { ok: false, error: describe(body.error, "data") };
+  const event = {
+    id: head.data.id,
+    type: head.data.type,
+    occurredAt: Date.parse(head.data.occurredAt),
+    data: body.data,
+  } as StoreEvent;
+  return { ok: true, event };
+}
+
+function describe(error: z.ZodError, prefix?: string): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const path = [prefix, ...issue.path].filter((p) => p !== undefined).join(".");
+      return path ? `${path}: ${issue.message}` : issue.message;
+    })
+    .join("; ");
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-GB", { timeZone: zone });
+    return zone.includes("/") || zone === "UTC";
+  } catch {
+    return false;
+  }
+}

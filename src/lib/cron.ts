@@ -1,0 +1,35 @@
+/**
+ * Cron expressions read the way Cloudflare reads them: UTC, five fields, day-of-week 1 = Sunday,
+ * with names, `L`, `W` and `#`. croner does the parsing; its Quartz weekday mode gives the
+ * 1 = Sunday numbering.
+ */
+import { Cron } from "croner";
+
+function parse(expression: string): Cron {
+  return new Cron(expression, {
+    timezone: "UTC",
+    mode: "5-part",
+    alternativeWeekdays: true,
+    paused: true,
+  });
+}
+
+/** Throws with croner's reason when the expression is not a valid cron. */
+export function assertCron(expression: string): void {
+  parse(expression);
+}
+
+/** The next `count` fire times strictly after `after`. */
+export function nextFireTimes(expression: string, after: Date, count: number): Date[] {
+  return parse(expression).nextRuns(count, after);
+}
+
+export function nextFireTime(expression: string, after: Date): string | null {
+  const [next] = nextFireTimes(expression, after, 1);
+  return next ? next.toISOString() : null;
+}
+
+/** Crons compare by their fields, so `0  9 * * mon` finds the task written `0 9 * * MON`. */
+export function normalizeCron(expression: string): string {
+  return expression.trim().split(/\s+/).join(" ").toUpperCase();
+}

@@ -1,0 +1,24 @@
+/** The store's settings, read once per invocation from the Worker's vars and secrets. */
+export interface Store {
+  name: string;
+  timeZone: string;
+  currency: string;
+  publicUrl: string;
+  storefrontUrl: string;
+  senderAddress: string;
+  reportRecipients: string[];
+}
+
+export function storeFrom(env: Env): Store {
+  return {
+    name: env.STORE_NAME,
+    timeZone: env.STORE_TIMEZONE,
+    currency: env.STORE_CURRENCY,
+    publicUrl: env.PUBLIC_URL.replace(/\/+$/, ""),
+    storefrontUrl: env.STOREFRONT_URL.replace(/\/+$/, ""),
+    senderAddress: env.SENDER_ADDRESS,
+    reportRecipients: env.REPORT_RECIPIENTS.split(",")
+      .map((address) => address.trim().toLowerCase())
+      .filter((address) => address.length > 0),
+  };
+}

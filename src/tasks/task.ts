@@ -1,0 +1,27 @@
+import type { Database } from "../db/client";
+import type { Store } from "../store";
+
+export type TaskName =
+  | "abandoned-cart-recovery"
+  | "daily-sales-report"
+  | "data-cleanup"
+  | "weekly-newsletter";
+
+/** What a task is given: the bindings, the store, and the slot it runs for. */
+export interface TaskContext {
+  env: Env;
+  db: Database;
+  store: Store;
+  /** The slot's instant in ms: the task's "now", so a late or repeated run sees the same windows. */
+  slotTime: number;
+  runId: number;
+  /** The cron the task is scheduled by, for its `nextRun`. */
+  cron: string;
+}
+
+export interface Task {
+  name: TaskName;
+  cron: string;
+  description: string;
+  run(context: TaskContext): Promise<object>;
+}
