@@ -71,19 +71,20 @@ async function recoverAbandonedCarts(context: TaskContext) {
     template,
     recipient: cart.address,
   }));
-  const won = await claimEmails(db, claims, slotTime);
+  const won = await claimEmails(db, claims, Date.now());
   const lostClaims = eligible.length - won.size;
 
   const messages: OutgoingEmail[] = [];
   for (const cart of eligible) {
     const key = reminderKey(cart.id);
     if (!won.has(key)) continue;
-    const cartToken = await signLink(env.LINK_SECRET, "cart", cart.id, slotTime);
+    // Links expire in real time, whatever slot the run is for.
+    const cartToken = await signLink(env.LINK_SECRET, "cart", cart.id, Date.now());
     const unsubscribe = await unsubscribeLink(
       store.publicUrl,
       env.LINK_SECRET,
       cart.address,
-      slotTime,
+      Date.now(),
     );
     const message = await cartReminder(
       store.name,
@@ -95,7 +96,7 @@ async function recoverAbandonedCarts(context: TaskContext) {
     messages.push({ key, to: cart.address, ...message, headers: unsubscribe.headers });
   }
   const delivery = await deliver(env, store.senderAddress, messages);
-  await settleEmails(db, delivery.outcomes, slotTime);
+  await settleEmails(db, delivery.outcomes, Date.now());
   const sent = delivery.outcomes.filter((outcome) => outcome.status === "sent").length;
   const failed = delivery.outcomes.length - sent;
 

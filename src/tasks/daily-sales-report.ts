@@ -76,7 +76,7 @@ async function reportYesterday(context: TaskContext) {
     template: "daily-sales-report",
     recipient,
   }));
-  const won = await claimEmails(db, claims, slotTime);
+  const won = await claimEmails(db, claims, Date.now());
   const delivery = await deliver(
     env,
     store.senderAddress,
@@ -84,7 +84,7 @@ async function reportYesterday(context: TaskContext) {
       .filter((claim) => won.has(claim.key))
       .map((claim) => ({ key: claim.key, to: claim.recipient, ...message })),
   );
-  await settleEmails(db, delivery.outcomes, slotTime);
+  await settleEmails(db, delivery.outcomes, Date.now());
   const sent = delivery.outcomes.filter((outcome) => outcome.status === "sent").length;
   const failed = delivery.outcomes.length - sent;
 
