@@ -46,7 +46,7 @@ export async function consumeBatch(batch: MessageBatch<unknown>, env: Env): Prom
 }
 
 /** Exponential backoff with jitter: about 10 s, 20 s, 40 s … capped at an hour. */
-function retryDelay(error: unknown, attempts: number): number {
+export function retryDelay(error: unknown, attempts: number): number {
   if (error instanceof RetryLater) return error.delaySeconds;
   const base = Math.min(maxDelaySeconds, 10 * 2 ** Math.max(0, attempts - 1));
   return Math.round(base / 2 + Math.random() * (base / 2));
