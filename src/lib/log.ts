@@ -18,6 +18,12 @@ export function maskEmail(address: string): string {
   return `${address.slice(0, 1)}***${address.slice(at)}`;
 }
 
+/**
+ * The root cause's message. drizzle wraps D1 errors in one that quotes the whole query and its
+ * parameters, which may hold addresses, so the wrapper's text is never used.
+ */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  let current = error;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
 }
