@@ -167,7 +167,8 @@ CREATE TABLE `runs` (
 	`started_at` integer NOT NULL,
 	`finished_at` integer,
 	`result` text,
-	`error` text
+	`error` text,
+	`d1_statements` integer
 );
 --> statement-breakpoint
 CREATE INDEX `runs_task_id` ON `runs` (`task`,`id`);--> statement-breakpoint

@@ -38,6 +38,7 @@ describe("the run ledger and results API", () => {
         "status",
         "task",
         "trigger",
+        "metrics",
       ].sort(),
     );
     expect(body).toMatchObject({

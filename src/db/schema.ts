@@ -170,6 +170,8 @@ export const runs = sqliteTable(
     finishedAt: integer("finished_at"),
     result: text("result"),
     error: text("error"),
+    /** D1 statements the task sent, counted by the runner. */
+    d1Statements: integer("d1_statements"),
   },
   (t) => [index("runs_task_id").on(t.task, t.id), index("runs_status_id").on(t.status, t.id)],
 );

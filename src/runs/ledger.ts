@@ -20,6 +20,8 @@ export interface RunView {
   finishedAt: string | null;
   result: unknown;
   error: string | null;
+  /** What the run cost: wall time and D1 statements (null while running). */
+  metrics: { durationMs: number | null; d1Statements: number | null };
 }
 
 export async function startRun(
@@ -38,7 +40,12 @@ export async function startRun(
 export async function finishRun(
   db: Database,
   id: number,
-  outcome: { status: "succeeded" | "failed"; result?: unknown; error?: string },
+  outcome: {
+    status: "succeeded" | "failed";
+    result?: unknown;
+    error?: string;
+    d1Statements?: number;
+  },
   finishedAt: number,
 ): Promise<void> {
   await db
@@ -48,6 +55,7 @@ export async function finishRun(
       finishedAt,
       result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
       error: outcome.error ?? null,
+      d1Statements: outcome.d1Statements ?? null,
     })
     .where(eq(runs.id, id));
 }
@@ -117,5 +125,9 @@ function viewOf(row: typeof runs.$inferSelect): RunView {
     finishedAt: row.finishedAt === null ? null : new Date(row.finishedAt).toISOString(),
     result: row.result === null ? null : JSON.parse(row.result),
     error: row.error,
+    metrics: {
+      durationMs: row.finishedAt === null ? null : row.finishedAt - row.startedAt,
+      d1Statements: row.d1Statements,
+    },
   };
 }

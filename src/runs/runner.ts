@@ -4,6 +4,7 @@
  */
 import { database } from "../db/client";
 import { appLogs } from "../db/schema";
+import { countStatements } from "../db/statement-counter";
 import { errorMessage, log } from "../lib/log";
 import { storeFrom } from "../store";
 import type { Task } from "../tasks/task";
@@ -31,20 +32,25 @@ export async function runTask(
   const ids = { runId, task: task.name, slotTime: new Date(slot.slotTime).toISOString() };
   log("info", "run.started", { ...ids, trigger: slot.trigger });
 
+  // The task gets a D1 binding that counts its statements; the ledger's own are not counted.
+  const counted = countStatements(env.DB);
+  const taskEnv = { ...env, DB: counted.d1 };
   try {
     const result = await task.run({
-      env,
-      db,
+      env: taskEnv,
+      db: database(taskEnv),
       store,
       slotTime: slot.slotTime,
       runId,
       cron: task.cron,
     });
-    await finishRun(db, runId, { status: "succeeded", result }, Date.now());
+    const d1Statements = counted.statements();
+    await finishRun(db, runId, { status: "succeeded", result, d1Statements }, Date.now());
     log("info", "run.succeeded", ids);
   } catch (error) {
     const message = errorMessage(error);
-    await finishRun(db, runId, { status: "failed", error: message }, Date.now());
+    const d1Statements = counted.statements();
+    await finishRun(db, runId, { status: "failed", error: message, d1Statements }, Date.now());
     log("error", "run.failed", { ...ids, error: message });
   }
 
