@@ -10,7 +10,7 @@ import { claimEmails, deliver, settleEmails } from "../email/outbox";
 import { salesReportEmail } from "../email/templates/sales-report";
 import { nextFireTime } from "../lib/cron";
 import { dayBefore, type LocalDay, localDay, localHour } from "../lib/local-day";
-import { divideRounded } from "../lib/money";
+import { divideRounded, formatMoney } from "../lib/money";
 import type { Task, TaskContext } from "./task";
 
 export const dailySalesReport: Task = {
@@ -91,7 +91,7 @@ async function reportYesterday(context: TaskContext) {
   return {
     message:
       `Sales report for ${figures.date}: ${figures.totalOrders} orders, ` +
-      `${figures.totalRevenue} ${figures.currency} minor units; e-mailed to ${sent} of ` +
+      `${formatMoney(figures.totalRevenue, figures.currency)}; e-mailed to ${sent} of ` +
       `${claims.length} recipients${failed > 0 ? ` (${failed} failed)` : ""}.`,
     date: figures.date,
     timeZone: store.timeZone,
