@@ -33,3 +33,9 @@ export function nextFireTime(expression: string, after: Date): string | null {
 export function normalizeCron(expression: string): string {
   return expression.trim().split(/\s+/).join(" ").toUpperCase();
 }
+
+/** The latest fire time at or before `at`. */
+export function previousFireTime(expression: string, at: Date): Date | null {
+  const [previous] = parse(expression).previousRuns(1, new Date(at.getTime() + 1000));
+  return previous ?? null;
+}

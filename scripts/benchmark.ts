@@ -1,0 +1,98 @@
+/**
+ * `npm run bench`: measures, on the whole sample store in a throw-away local database, how long
+ * the import takes and what each task costs (wall time and D1 statements, as the run ledger
+ * records them). Prints the figures; it asserts nothing. Loopback only.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { previousFireTime } from "../src/lib/cron";
+import { tasks } from "../src/tasks/registry";
+// @ts-expect-error: a plain .mjs helper without types
+import { offlineEnv } from "./offline.mjs";
+
+const port = process.env.BENCH_PORT ?? "8796";
+const baseUrl = `http://127.0.0.1:${port}`;
+const token = "bench-token";
+const state = mkdtempSync(join(tmpdir(), "shop-tasks-bench-"));
+
+function run(command: string, args: string[]) {
+  const result = spawnSync(command, args, { env: offlineEnv, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")}\n${result.stderr}`);
+  return result.stdout;
+}
+
+async function waitForHealth() {
+  for (let attempt = 0; attempt < 240; attempt++) {
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error("the Worker did not start");
+}
+
+async function main() {
+  run("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state]);
+  const dev: ChildProcess = spawn(
+    "wrangler",
+    [
+      "dev",
+      "--test-scheduled",
+      "--port",
+      port,
+      "--ip",
+      "127.0.0.1",
+      "--persist-to",
+      state,
+      "--var",
+      `API_TOKEN:${token}`,
+      "--var",
+      "LINK_SECRET:bench-link-secret",
+      "--show-interactive-dev-session=false",
+    ],
+    { env: offlineEnv, stdio: "ignore" },
+  );
+  try {
+    await waitForHealth();
+
+    const importStarted = performance.now();
+    run("tsx", ["scripts/import-sample.ts", "--url", baseUrl, "--token", token]);
+    const importSeconds = (performance.now() - importStarted) / 1000;
+    console.log(`import of the whole sample store: ${importSeconds.toFixed(1)} s (wall clock)`);
+
+    console.log("\ntask                      slot (UTC)                wall ms  D1 statements  status");
+    for (const task of tasks) {
+      const slot = previousFireTime(task.cron, new Date());
+      if (!slot) continue;
+      const url = `${baseUrl}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent(task.cron)}&time=${slot.getTime()}&format=json`;
+      const started = performance.now();
+      await fetch(url);
+      const wallMs = performance.now() - started;
+      const latest = (await (
+        await fetch(`${baseUrl}/api/tasks/${task.name}/latest`, {
+          headers: { Authorization: `Bearer ${token}` },
+        })
+      ).json()) as { status: string; metrics: { durationMs: number; d1Statements: number } };
+      console.log(
+        [
+          task.name.padEnd(25),
+          slot.toISOString().padEnd(25),
+          String(latest.metrics.durationMs).padStart(7),
+          String(latest.metrics.d1Statements).padStart(14),
+          ` ${latest.status}`,
+          `  (request ${wallMs.toFixed(0)} ms)`,
+        ].join(" "),
+      );
+    }
+  } finally {
+    dev.kill("SIGINT");
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+await main();
