@@ -64,7 +64,9 @@ async function main() {
     const importSeconds = (performance.now() - importStarted) / 1000;
     console.log(`import of the whole sample store: ${importSeconds.toFixed(1)} s (wall clock)`);
 
-    console.log("\ntask                      slot (UTC)                wall ms  D1 statements  status");
+    console.log(
+      "\ntask                      slot (UTC)                wall ms  D1 statements  status",
+    );
     for (const task of tasks) {
       const slot = previousFireTime(task.cron, new Date());
       if (!slot) continue;

@@ -135,7 +135,7 @@ describe("abandoned-cart-recovery", () => {
     expect(followed.status).toBe(302);
     expect(followed.headers.get("Location")).toBe("https://shop.example.test/cart/A");
 
-    const forged = await api("/links/cart/B?token=" + (link?.[1] ?? "").split("token=")[1]);
+    const forged = await api(`/links/cart/B?token=${(link?.[1] ?? "").split("token=")[1]}`);
     expect(forged.status).toBe(400);
   });
 
