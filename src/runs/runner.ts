@@ -43,6 +43,7 @@ export async function runTask(
       slotTime: slot.slotTime,
       runId,
       cron: task.cron,
+      dryRun: false,
     });
     const d1Statements = counted.statements();
     await finishRun(db, runId, { status: "succeeded", result, d1Statements }, Date.now());

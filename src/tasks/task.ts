@@ -17,6 +17,11 @@ export interface TaskContext {
   runId: number;
   /** The cron the task is scheduled by, for its `nextRun`. */
   cron: string;
+  /**
+   * A dry run has no side effects (no e-mail, no deleted row or file, nothing enqueued or
+   * stored) and returns, in `plan`, what it would have done item by item.
+   */
+  dryRun: boolean;
 }
 
 export interface Task {
