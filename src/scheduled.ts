@@ -1,18 +1,91 @@
-/** Dispatches each cron trigger to the task(s) it schedules. */
-import { recordUnmatchedCron, runTask } from "./runs/runner";
-import { tasksForCron } from "./tasks/registry";
+/**
+ * The cron dispatcher. Cloudflare fires UTC crons that cover each task's local schedule; on each
+ * tick a task runs only for the local slot that is due, once. The same tick looks back over the
+ * task's catch-up window for slots nobody ran (an outage, a deploy gap), records each as
+ * `missed`, and runs it late or skips it as the task's policy says.
+ */
+import { database } from "./db/client";
+import { normalizeCron } from "./lib/cron";
+import { log } from "./lib/log";
+import { recordNonRun } from "./runs/ledger";
+import { recordUnmatchedCron, runSlot } from "./runs/runner";
+import { claimSlot, unclaimedSlots } from "./runs/slot-claims";
+import { slotsBetween } from "./schedule/task-schedule";
+import { utcCrons } from "./schedule/utc-crons.generated";
+import { storeFrom } from "./store";
+import { type ScheduledTask, scheduledTasks, zoneOf } from "./tasks/registry";
 
-export async function dispatchCron(controller: ScheduledController, env: Env): Promise<void> {
-  const tasks = tasksForCron(controller.cron);
-  if (tasks.length === 0) {
-    await recordUnmatchedCron(env, controller.cron, controller.scheduledTime);
+/** A tick this close after a slot is that slot's own delivery, not a catch-up. */
+export const onTimeToleranceMs = 60_000;
+const maxCatchUpsPerTick = 3;
+
+export function tasksForUtcCron(cron: string): ScheduledTask[] {
+  const wanted = normalizeCron(cron);
+  return scheduledTasks.filter(
+    (entry) => normalizeCron(utcCrons[entry.task.name] ?? "") === wanted,
+  );
+}
+
+export async function dispatchCron(
+  controller: ScheduledController,
+  env: Env,
+  invocationId: string = crypto.randomUUID(),
+): Promise<void> {
+  const entries = tasksForUtcCron(controller.cron);
+  if (entries.length === 0) {
+    await recordUnmatchedCron(env, controller.cron, controller.scheduledTime, invocationId);
     return;
   }
-  for (const task of tasks) {
-    await runTask(env, task, {
-      slotTime: controller.scheduledTime,
-      cron: controller.cron,
-      trigger: "cron",
-    });
+  for (const entry of entries) {
+    await tick(env, entry, controller.scheduledTime, controller.cron, invocationId);
+  }
+}
+
+async function tick(
+  env: Env,
+  entry: ScheduledTask,
+  tickTime: number,
+  cron: string,
+  invocationId: string,
+): Promise<void> {
+  const zone = zoneOf(entry, storeFrom(env).timeZone);
+  const expression = entry.schedule.expression;
+  const slots = slotsBetween(expression, zone, tickTime - entry.catchUpWindowMs, tickTime);
+  const due = slots.at(-1);
+  const onTime = due !== undefined && tickTime - due < onTimeToleranceMs;
+  if (onTime) await runSlot(env, entry, { slotTime: due, cron, trigger: "cron", invocationId });
+
+  const earlier = onTime ? slots.slice(0, -1) : slots;
+  const db = database(env);
+  const missed = await unclaimedSlots(db, entry.task.name, earlier);
+  for (const slotTime of missed.slice(-maxCatchUpsPerTick)) {
+    // Claiming first means two ticks never both record, or both run, the same missed slot.
+    if (!(await claimSlot(db, entry.task.name, slotTime, Date.now()))) continue;
+    const request = {
+      task: entry.task.name,
+      cron,
+      slotTime,
+      trigger: "cron" as const,
+      invocationId,
+    };
+    const policy =
+      entry.missedSlots === "run" ? "running it now (catch-up)" : "skipped by the task's policy";
+    await recordNonRun(
+      db,
+      request,
+      "missed",
+      `no run took this slot in time; ${policy}`,
+      Date.now(),
+    );
+    log("warn", "slot.missed", { task: entry.task.name, slotTime, policy: entry.missedSlots });
+    if (entry.missedSlots === "run") {
+      await runSlot(env, entry, {
+        slotTime,
+        cron,
+        trigger: "catch-up",
+        invocationId,
+        alreadyClaimed: true,
+      });
+    }
   }
 }

@@ -1,26 +1,29 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { nextSlot } from "../src/schedule/task-schedule";
+import { utcCrons } from "../src/schedule/utc-crons.generated";
 import { event, fireOne, postEvents } from "./helpers/worker";
 
-const cron = "0 */6 * * *";
-const slot = "2024-06-10T12:00:00Z";
+const cron = utcCrons["data-cleanup"] ?? "";
+// 12:00 in London (BST): one of the 6-hourly local slots.
+const slot = "2024-06-10T11:00:00Z";
 const at = (iso: string) => Date.parse(iso);
 
 describe("data-cleanup", () => {
   it("deletes what is past its limit and keeps everything else", async () => {
     await postEvents([
       // Expired at 11:00.
-      event("session.touched", "2024-06-10T10:00:00Z", {
+      event("session.touched", "2024-06-10T09:00:00Z", {
         sessionId: "expired",
-        expiresAt: "2024-06-10T11:00:00Z",
+        expiresAt: "2024-06-10T10:59:00Z",
       }),
       // Not expired, but idle for 24 h exactly.
-      event("session.touched", "2024-06-09T12:00:00Z", {
+      event("session.touched", "2024-06-09T11:00:00Z", {
         sessionId: "idle",
         expiresAt: "2024-06-20T00:00:00Z",
       }),
       // Idle 23 h 59 min and not expired: kept.
-      event("session.touched", "2024-06-09T12:01:00Z", {
+      event("session.touched", "2024-06-09T11:01:00Z", {
         sessionId: "live",
         expiresAt: "2024-06-20T00:00:00Z",
       }),
@@ -58,10 +61,12 @@ describe("data-cleanup", () => {
       failedUploads: 1,
     });
     expect(run.result.systemHealth.sessionTableRows).toBe(1);
-    expect(run.result.systemHealth.nextCleanupDue).toBe("2024-06-10T18:00:00.000Z");
+    expect(run.result.systemHealth.nextCleanupDue).toBe("2024-06-10T17:00:00.000Z");
     expect(await env.FILES.head("uploads/failed.bin")).toBeNull();
 
-    const later = new Date(uploaded + 61 * 60_000).toISOString();
+    // The first 6-hourly London slot at least an hour after the uploads.
+    const laterSlot = nextSlot("rate(6 hours)", "Europe/London", uploaded + 61 * 60_000) ?? 0;
+    const later = new Date(laterSlot).toISOString();
     const second = await fireOne(cron, later, { ...env });
     expect(second.result.results.temporaryFiles).toBe(2);
     // By the real clock the recent failed upload is old too: 1,000 + 24 tmp bytes + 10 bytes.

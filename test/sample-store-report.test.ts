@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mapOnlineRetail } from "../src/sample/online-retail";
+import { utcCrons } from "../src/schedule/utc-crons.generated";
 import firstWeek from "./fixtures/online-retail-2010-12-01-to-07.csv?raw";
 import { fireOne, postEvents, recordingEnv } from "./helpers/worker";
 
@@ -19,7 +20,11 @@ describe("the daily report on the real sample store", () => {
       expect(body.rejected).toEqual([]);
     }
 
-    const run = await fireOne("0 8 * * *", "2010-12-08T08:00:00Z", recordingEnv().env);
+    const run = await fireOne(
+      utcCrons["daily-sales-report"] ?? "",
+      "2010-12-08T08:00:00Z",
+      recordingEnv().env,
+    );
 
     expect(run.status).toBe("succeeded");
     expect(run.result.date).toBe("2010-12-07");

@@ -2,10 +2,11 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { retryDelay } from "../src/queue/consumer";
 import { RetryLater } from "../src/queue/retry-later";
+import { utcCrons } from "../src/schedule/utc-crons.generated";
 import { api, deliverQueue, event, fireOne, postEvents, recordingEnv } from "./helpers/worker";
 
-const cron = "0 9 * * MON";
-const slot = "2024-06-10T09:00:00Z"; // Monday 09:00 UTC, 10:00 in London
+const cron = utcCrons["weekly-newsletter"] ?? "";
+const slot = "2024-06-10T08:00:00Z"; // Monday 09:00 in London (BST)
 
 /** The real bindings, with the queue producer replaced by one that keeps what was sent. */
 function capturingQueue() {
@@ -76,7 +77,7 @@ describe("weekly-newsletter", () => {
       results: { emailsSent: 0, errors: 0, unsubscribes: 2, bounces: 1 },
       performance: { totalSubscribers: 3, batchesProcessed: 0, batchesTotal: 1 },
       status: "sending",
-      nextCampaign: "2024-06-17T09:00:00.000Z",
+      nextCampaign: "2024-06-17T08:00:00.000Z",
     });
     expect(queued).toHaveLength(1);
 

@@ -2,14 +2,14 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { database } from "../db/client";
-import { listRuns, readRun } from "../runs/ledger";
+import { listRuns, readRun, runStatuses } from "../runs/ledger";
 import { ApiError } from "./api-error";
 import { parseQuery } from "./query";
 
 const listQuery = z
   .object({
     task: z.string().min(1).max(100).optional(),
-    status: z.enum(["running", "succeeded", "failed"]).optional(),
+    status: z.enum(runStatuses).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
     cursor: z
       .string()

@@ -1,53 +1,120 @@
-/** `GET /api/tasks`, `GET /api/tasks/:name` and `GET /api/tasks/:name/latest`. */
+/**
+ * `GET /api/tasks`, `GET /api/tasks/:name` (the schedule in local and UTC terms and the next five
+ * runs), `GET /api/tasks/:name/latest`, and the admin actions: run now (or for a slot, or as a
+ * dry run), pause and resume.
+ */
+import { TZDate } from "@date-fns/tz";
 import { Hono } from "hono";
+import { z } from "zod";
 import { database } from "../db/client";
-import { nextFireTime, nextFireTimes } from "../lib/cron";
 import { latestRun, type RunView } from "../runs/ledger";
-import { taskNamed, tasks } from "../tasks/registry";
-import type { Task } from "../tasks/task";
+import { runSlot } from "../runs/runner";
+import { isPaused, setPaused } from "../runs/slot-claims";
+import { nextSlots, scheduleCron } from "../schedule/task-schedule";
+import { utcCrons } from "../schedule/utc-crons.generated";
+import { storeFrom } from "../store";
+import { type ScheduledTask, scheduledTask, scheduledTasks, zoneOf } from "../tasks/registry";
 import { ApiError } from "./api-error";
+import { parseQuery } from "./query";
+
+const runQuery = z
+  .object({
+    at: z.iso
+      .datetime({ offset: true, error: "must be an ISO-8601 instant such as 2024-06-10T08:00Z" })
+      .transform((at) => Date.parse(at))
+      .optional(),
+    dryRun: z.enum(["true", "false"], { error: "must be true or false" }).optional(),
+  })
+  .strict();
 
 export const tasksRoute = new Hono<{ Bindings: Env }>()
   .get("/", async (c) => {
     const db = database(c.env);
-    const now = new Date();
+    const zone = storeFrom(c.env).timeZone;
     const views = await Promise.all(
-      tasks.map(async (task) => ({
-        ...describe(task),
-        nextRun: nextFireTime(task.cron, now),
-        lastRun: summary(await latestRun(db, c.env.CACHE, task.name)),
+      scheduledTasks.map(async (entry) => ({
+        ...describe(entry, zone),
+        nextRun: nextRuns(entry, zone, 1)[0] ?? null,
+        paused: await isPaused(db, entry.task.name),
+        lastRun: summary(await latestRun(db, c.env.CACHE, entry.task.name)),
       })),
     );
     return c.json({ tasks: views });
   })
   .get("/:name", async (c) => {
-    const task = known(c.req.param("name"));
-    const last = await latestRun(database(c.env), c.env.CACHE, task.name);
+    const entry = known(c.req.param("name"));
+    const db = database(c.env);
+    const zone = storeFrom(c.env).timeZone;
     return c.json({
-      ...describe(task),
-      timeZone: "UTC",
-      nextRuns: nextFireTimes(task.cron, new Date(), 5).map((date) => date.toISOString()),
-      lastRun: summary(last),
+      ...describe(entry, zone),
+      paused: await isPaused(db, entry.task.name),
+      nextRuns: nextRuns(entry, zone, 5),
+      lastRun: summary(await latestRun(db, c.env.CACHE, entry.task.name)),
     });
   })
   .get("/:name/latest", async (c) => {
-    const task = known(c.req.param("name"));
-    const run = await latestRun(database(c.env), c.env.CACHE, task.name);
-    if (!run) throw new ApiError("not_found", `task ${task.name} has not run yet`);
+    const entry = known(c.req.param("name"));
+    const run = await latestRun(database(c.env), c.env.CACHE, entry.task.name);
+    if (!run) throw new ApiError("not_found", `task ${entry.task.name} has not run yet`);
     return c.json(run);
+  })
+  .post("/:name/run", async (c) => {
+    const entry = known(c.req.param("name"));
+    const query = parseQuery(runQuery, c.req.query());
+    const run = await runSlot(c.env, entry, {
+      slotTime: query.at ?? Date.now(),
+      cron: null,
+      trigger: "manual",
+      invocationId: crypto.randomUUID(),
+      dryRun: query.dryRun === "true",
+    });
+    // A slot that another run already took is a conflict, shown with the record it made.
+    return c.json(run, run.status === "duplicate" ? 409 : 201);
+  })
+  .post("/:name/pause", async (c) => {
+    const entry = known(c.req.param("name"));
+    await setPaused(database(c.env), entry.task.name, true, Date.now());
+    return c.json({ task: entry.task.name, paused: true });
+  })
+  .post("/:name/resume", async (c) => {
+    const entry = known(c.req.param("name"));
+    await setPaused(database(c.env), entry.task.name, false, Date.now());
+    return c.json({ task: entry.task.name, paused: false });
   });
 
-function known(name: string): Task {
-  const task = taskNamed(name);
-  if (!task) {
-    const names = tasks.map((t) => t.name).join(", ");
+function known(name: string): ScheduledTask {
+  const entry = scheduledTask(name);
+  if (!entry) {
+    const names = scheduledTasks.map((t) => t.task.name).join(", ");
     throw new ApiError("not_found", `unknown task "${name}"; tasks are ${names}`);
   }
-  return task;
+  return entry;
 }
 
-function describe(task: Task) {
-  return { name: task.name, cron: task.cron, description: task.description };
+function describe(entry: ScheduledTask, storeZone: string) {
+  const zone = zoneOf(entry, storeZone);
+  return {
+    name: entry.task.name,
+    description: entry.task.description,
+    schedule: {
+      expression: entry.schedule.expression,
+      timeZone: zone,
+      localCron: scheduleCron(entry.schedule.expression),
+      utcCron: utcCrons[entry.task.name] ?? null,
+    },
+    overlap: entry.overlap,
+    missedSlots: entry.missedSlots,
+    catchUpWindowHours: entry.catchUpWindowMs / 3_600_000,
+  };
+}
+
+/** The next slots in UTC and as the store's local time with its offset. */
+function nextRuns(entry: ScheduledTask, storeZone: string, count: number) {
+  const zone = zoneOf(entry, storeZone);
+  return nextSlots(entry.schedule.expression, zone, Date.now(), count).map((slot) => ({
+    utc: new Date(slot).toISOString(),
+    local: new TZDate(slot, zone).toISOString(),
+  }));
 }
 
 function summary(run: RunView | null) {

@@ -156,7 +156,11 @@ export const bounces = sqliteTable("bounces", {
   lastAt: integer("last_at").notNull(),
 });
 
-/** One row per scheduled, manual or retried invocation of a task. */
+/**
+ * One row per attempt to run a task for a slot, including the ones that did not run: a second
+ * delivery (`duplicate`), a slot nobody ran in time (`missed`), a paused or overlapping task
+ * (`skipped`) and a run that died holding its lease (`abandoned`).
+ */
 export const runs = sqliteTable(
   "runs",
   {
@@ -164,17 +168,54 @@ export const runs = sqliteTable(
     task: text("task").notNull(),
     cron: text("cron"),
     slotTime: integer("slot_time").notNull(),
-    trigger: text("trigger", { enum: ["cron", "manual", "retry"] }).notNull(),
-    status: text("status", { enum: ["running", "succeeded", "failed"] }).notNull(),
+    trigger: text("trigger", { enum: ["cron", "manual", "retry", "catch-up"] }).notNull(),
+    status: text("status", {
+      enum: ["running", "succeeded", "failed", "duplicate", "missed", "skipped", "abandoned"],
+    }).notNull(),
     startedAt: integer("started_at").notNull(),
     finishedAt: integer("finished_at"),
     result: text("result"),
     error: text("error"),
     /** D1 statements the task sent, counted by the runner. */
     d1Statements: integer("d1_statements"),
+    /** The Worker invocation that made this row (one id per `scheduled`, `queue` or request). */
+    invocationId: text("invocation_id"),
+    /** How long after its slot the run started, ms. */
+    lateByMs: integer("late_by_ms"),
+    dryRun: integer("dry_run", { mode: "boolean" }).notNull().default(false),
+    heartbeatAt: integer("heartbeat_at"),
+    /** Why a run did not run: the claim it found, the pause, the overlapping run. */
+    note: text("note"),
   },
   (t) => [index("runs_task_id").on(t.task, t.id), index("runs_status_id").on(t.status, t.id)],
 );
+
+/** The claim on a (task, slot): inserting it is the atomic "this slot is mine". */
+export const slotClaims = sqliteTable(
+  "slot_claims",
+  {
+    task: text("task").notNull(),
+    slotTime: integer("slot_time").notNull(),
+    runId: integer("run_id"),
+    claimedAt: integer("claimed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.task, t.slotTime] })],
+);
+
+/** At most one running run per task; a lease not renewed by heartbeats can be taken over. */
+export const taskLocks = sqliteTable("task_locks", {
+  task: text("task").primaryKey(),
+  runId: integer("run_id").notNull(),
+  slotTime: integer("slot_time").notNull(),
+  leaseUntil: integer("lease_until").notNull(),
+});
+
+/** What an admin changed without a redeploy. */
+export const taskState = sqliteTable("task_state", {
+  task: text("task").primaryKey(),
+  paused: integer("paused", { mode: "boolean" }).notNull().default(false),
+  changedAt: integer("changed_at").notNull(),
+});
 
 /**
  * Every e-mail the tasks meant to send, keyed by what it is (cart and stage, campaign and

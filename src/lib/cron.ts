@@ -5,9 +5,9 @@
  */
 import { Cron } from "croner";
 
-function parse(expression: string): Cron {
+function parse(expression: string, timeZone = "UTC"): Cron {
   return new Cron(expression, {
-    timezone: "UTC",
+    timezone: timeZone,
     mode: "5-part",
     alternativeWeekdays: true,
     paused: true,
@@ -24,8 +24,9 @@ export function nextFireTimes(expression: string, after: Date, count: number): D
   return parse(expression).nextRuns(count, after);
 }
 
-export function nextFireTime(expression: string, after: Date): string | null {
-  const [next] = nextFireTimes(expression, after, 1);
+/** The next fire time after `after`, of a cron read in `timeZone` (UTC by default). */
+export function nextFireTime(expression: string, after: Date, timeZone = "UTC"): string | null {
+  const next = parse(expression, timeZone).nextRun(after);
   return next ? next.toISOString() : null;
 }
 

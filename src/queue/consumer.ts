@@ -8,13 +8,15 @@ import { failedItems } from "../db/schema";
 import { errorMessage, log } from "../lib/log";
 import type { NewsletterBatch } from "../newsletter/content";
 import { sendNewsletterBatch } from "../newsletter/send-batch";
+import { type DeferredSlot, runSlot } from "../runs/runner";
 import { storeFrom } from "../store";
+import { scheduledTask } from "../tasks/registry";
 import { RetryLater } from "./retry-later";
 
 export const deadLetterQueue = "shop-tasks-dead-letters";
 const maxDelaySeconds = 3600;
 
-export type WorkMessage = NewsletterBatch;
+export type WorkMessage = NewsletterBatch | DeferredSlot;
 
 export async function consumeBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const db = database(env);
@@ -23,13 +25,20 @@ export async function consumeBatch(batch: MessageBatch<unknown>, env: Env): Prom
     return;
   }
   const store = storeFrom(env);
+  const invocationId = crypto.randomUUID();
   for (const message of batch.messages) {
     try {
-      const work = message.body as WorkMessage;
-      if (work?.kind !== "newsletter-batch") {
+      const work = message.body as WorkMessage | { kind?: unknown } | null;
+      if (work?.kind === "newsletter-batch") {
+        await sendNewsletterBatch(env, db, store, work as NewsletterBatch);
+      } else if (work?.kind === "run-slot" && "task" in work && "slotTime" in work) {
+        const entry = scheduledTask(work.task);
+        if (!entry) throw new Error(`no task named ${JSON.stringify(work.task)}`);
+        const slot = { slotTime: work.slotTime, cron: null, invocationId };
+        await runSlot(env, entry, { ...slot, trigger: "retry" });
+      } else {
         throw new Error(`unknown work message kind ${JSON.stringify(work?.kind)}`);
       }
-      await sendNewsletterBatch(env, db, store, work);
       message.ack();
     } catch (error) {
       const delaySeconds = retryDelay(error, message.attempts);

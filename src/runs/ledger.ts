@@ -6,8 +6,34 @@ import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { runs } from "../db/schema";
 
-export type RunTrigger = "cron" | "manual" | "retry";
-export type RunStatus = "running" | "succeeded" | "failed";
+export type RunTrigger = "cron" | "manual" | "retry" | "catch-up";
+export type RunStatus =
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "duplicate"
+  | "missed"
+  | "skipped"
+  | "abandoned";
+export const runStatuses: readonly RunStatus[] = [
+  "running",
+  "succeeded",
+  "failed",
+  "duplicate",
+  "missed",
+  "skipped",
+  "abandoned",
+];
+
+/** Who asked for a run: the slot, how, and which Worker invocation. */
+export interface RunRequest {
+  task: string;
+  cron: string | null;
+  slotTime: number;
+  trigger: RunTrigger;
+  invocationId: string;
+  dryRun?: boolean;
+}
 
 export interface RunView {
   id: number;
@@ -20,18 +46,49 @@ export interface RunView {
   finishedAt: string | null;
   result: unknown;
   error: string | null;
+  /** Why it did not run, for `duplicate`, `missed`, `skipped` and `abandoned`. */
+  note: string | null;
+  dryRun: boolean;
+  invocationId: string | null;
+  /** How long after its slot it started, ms. */
+  lateByMs: number | null;
+  heartbeatAt: string | null;
   /** What the run cost: wall time and D1 statements (null while running). */
   metrics: { durationMs: number | null; d1Statements: number | null };
 }
 
-export async function startRun(
+export async function startRun(db: Database, run: RunRequest, startedAt: number): Promise<number> {
+  return insertRun(db, run, { status: "running", startedAt });
+}
+
+/** A slot that was not run, recorded with the reason: it is as visible as a run. */
+export async function recordNonRun(
   db: Database,
-  run: { task: string; cron: string | null; slotTime: number; trigger: RunTrigger },
-  startedAt: number,
+  run: RunRequest,
+  status: "duplicate" | "missed" | "skipped",
+  note: string,
+  at: number,
+): Promise<number> {
+  return insertRun(db, run, { status, startedAt: at, finishedAt: at, note });
+}
+
+async function insertRun(
+  db: Database,
+  run: RunRequest,
+  outcome: { status: RunStatus; startedAt: number; finishedAt?: number; note?: string },
 ): Promise<number> {
   const [row] = await db
     .insert(runs)
-    .values({ ...run, status: "running", startedAt })
+    .values({
+      task: run.task,
+      cron: run.cron,
+      slotTime: run.slotTime,
+      trigger: run.trigger,
+      invocationId: run.invocationId,
+      dryRun: run.dryRun ?? false,
+      lateByMs: outcome.startedAt - run.slotTime,
+      ...outcome,
+    })
     .returning({ id: runs.id });
   if (!row) throw new Error("the run ledger did not return the new run's id");
   return row.id;
@@ -41,9 +98,10 @@ export async function finishRun(
   db: Database,
   id: number,
   outcome: {
-    status: "succeeded" | "failed";
+    status: "succeeded" | "failed" | "skipped";
     result?: unknown;
     error?: string;
+    note?: string;
     d1Statements?: number;
   },
   finishedAt: number,
@@ -56,8 +114,9 @@ export async function finishRun(
       result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
       error: outcome.error ?? null,
       d1Statements: outcome.d1Statements ?? null,
+      note: outcome.note ?? null,
     })
-    .where(eq(runs.id, id));
+    .where(and(eq(runs.id, id), eq(runs.status, "running")));
 }
 
 /** Replaces a finished run's result, for tasks whose work completes later (the newsletter). */
@@ -125,6 +184,11 @@ function viewOf(row: typeof runs.$inferSelect): RunView {
     finishedAt: row.finishedAt === null ? null : new Date(row.finishedAt).toISOString(),
     result: row.result === null ? null : JSON.parse(row.result),
     error: row.error,
+    note: row.note,
+    dryRun: row.dryRun,
+    invocationId: row.invocationId,
+    lateByMs: row.lateByMs,
+    heartbeatAt: row.heartbeatAt === null ? null : new Date(row.heartbeatAt).toISOString(),
     metrics: {
       durationMs: row.finishedAt === null ? null : row.finishedAt - row.startedAt,
       d1Statements: row.d1Statements,

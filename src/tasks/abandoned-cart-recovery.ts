@@ -9,8 +9,10 @@ import { claimEmails, deliver, type OutgoingEmail, settleEmails } from "../email
 import { cartReminder } from "../email/templates/cart-reminder";
 import { unsubscribeLink } from "../email/unsubscribe-link";
 import { nextFireTime } from "../lib/cron";
+import { maskEmail } from "../lib/log";
 import { divideRounded } from "../lib/money";
 import { signLink } from "../links";
+import { dryRunResult } from "./dry-run";
 import type { Task, TaskContext } from "./task";
 
 const hour = 3_600_000;
@@ -28,12 +30,35 @@ interface CandidateCart {
   firstName: string | null;
   currency: string;
   totalCents: number;
+  itemCount: number;
   optedOut: number;
   orderedSince: number;
   reminded: number;
 }
 
+type EligibleCart = CandidateCart & { address: string };
 type SkipReason = "noAddress" | "optedOut" | "orderedSince" | "alreadyReminded";
+
+/** The carts a run found, sorted into those it may remind and those it skips, with why. */
+interface CartSurvey {
+  candidates: CandidateCart[];
+  eligible: EligibleCart[];
+  skipped: { cartId: string; reason: SkipReason }[];
+  skippedBy: Record<SkipReason, number>;
+  items: Map<string, ReminderItem[]>;
+}
+
+/** What sending the reminders came to; a dry run sends none. */
+interface ReminderDelivery {
+  sent: number;
+  failed: number;
+  /** Keys another run claimed between the survey and this run's claim. */
+  lostClaims: number;
+  /** Wall time of the sends, or null when nothing was sent. */
+  deliveryMs: number | null;
+}
+
+const nothingSent: ReminderDelivery = { sent: 0, failed: 0, lostClaims: 0, deliveryMs: null };
 
 export const abandonedCartRecovery: Task = {
   name: "abandoned-cart-recovery",
@@ -43,9 +68,26 @@ export const abandonedCartRecovery: Task = {
 };
 
 async function recoverAbandonedCarts(context: TaskContext) {
-  const { db, env, store, slotTime, runId } = context;
   const started = Date.now();
+  const survey = await surveyCarts(context);
 
+  // A dry run stops here: it claims no key and sends nothing, and lists what it would send.
+  if (context.dryRun) {
+    const result = recoveryResult(context, survey, nothingSent, started);
+    const { eligible, skipped } = survey;
+    return dryRunResult(
+      result,
+      `would send ${eligible.length} cart reminders and skip ${skipped.length} carts.`,
+      { reminders: eligible.map(plannedReminder), skipped },
+    );
+  }
+
+  const delivery = await sendReminders(context, survey);
+  return recoveryResult(context, survey, delivery, started);
+}
+
+/** Finds the abandoned carts, sorts them into eligible and skipped, and reads their items. */
+async function surveyCarts(context: TaskContext): Promise<CartSurvey> {
   const candidates = await findAbandonedCarts(context);
   const skippedBy: Record<SkipReason, number> = {
     noAddress: 0,
@@ -53,17 +95,29 @@ async function recoverAbandonedCarts(context: TaskContext) {
     orderedSince: 0,
     alreadyReminded: 0,
   };
-  const eligible: (CandidateCart & { address: string })[] = [];
+  const eligible: EligibleCart[] = [];
+  const skipped: CartSurvey["skipped"] = [];
   for (const cart of candidates) {
     const reason = skipReason(cart);
-    if (reason) skippedBy[reason]++;
-    else if (cart.address) eligible.push({ ...cart, address: cart.address });
+    if (reason) {
+      skippedBy[reason]++;
+      skipped.push({ cartId: cart.id, reason });
+    } else if (cart.address) {
+      eligible.push({ ...cart, address: cart.address });
+    }
   }
-
   const items = await cartItems(
     context,
     eligible.map((cart) => cart.id),
   );
+  return { candidates, eligible, skipped, skippedBy, items };
+}
+
+/** Claims each eligible cart's reminder key, sends those it won and records how each send went. */
+async function sendReminders(
+  { db, env, store, runId }: TaskContext,
+  { eligible, items }: CartSurvey,
+): Promise<ReminderDelivery> {
   const claims = eligible.map((cart) => ({
     key: reminderKey(cart.id),
     task: abandonedCartRecovery.name,
@@ -72,7 +126,6 @@ async function recoverAbandonedCarts(context: TaskContext) {
     recipient: cart.address,
   }));
   const won = await claimEmails(db, claims, Date.now());
-  const lostClaims = eligible.length - won.size;
 
   const messages: OutgoingEmail[] = [];
   for (const cart of eligible) {
@@ -97,9 +150,22 @@ async function recoverAbandonedCarts(context: TaskContext) {
   }
   const delivery = await deliver(env, store.senderAddress, messages);
   await settleEmails(db, delivery.outcomes, Date.now());
-  const sent = delivery.outcomes.filter((outcome) => outcome.status === "sent").length;
-  const failed = delivery.outcomes.length - sent;
 
+  const sent = delivery.outcomes.filter((outcome) => outcome.status === "sent").length;
+  return {
+    sent,
+    failed: delivery.outcomes.length - sent,
+    lostClaims: eligible.length - won.size,
+    deliveryMs: messages.length > 0 ? delivery.elapsedMs : null,
+  };
+}
+
+function recoveryResult(
+  { slotTime, cron, timeZone }: TaskContext,
+  { candidates, eligible, skippedBy, items }: CartSurvey,
+  { sent, failed, lostClaims, deliveryMs }: ReminderDelivery,
+  started: number,
+) {
   const executionTime = Date.now() - started;
   return {
     message: `Sent ${sent} of ${eligible.length} cart reminders (${failed} failed).`,
@@ -124,10 +190,23 @@ async function recoverAbandonedCarts(context: TaskContext) {
       cartsPerSecond:
         executionTime > 0 ? Math.round((candidates.length / executionTime) * 1000 * 10) / 10 : null,
       ...(executionTime > 0 ? {} : { cartsPerSecondNote: "run too short to time (0 ms)" }),
-      emailDeliveryTime: messages.length > 0 ? delivery.elapsedMs : null,
-      ...(messages.length > 0 ? {} : { emailDeliveryTimeNote: "no e-mail was sent" }),
+      emailDeliveryTime: deliveryMs,
+      ...(deliveryMs !== null ? {} : { emailDeliveryTimeNote: "no e-mail was sent" }),
     },
-    nextRun: nextFireTime(context.cron, new Date(slotTime)),
+    nextRun: nextFireTime(cron, new Date(slotTime), timeZone),
+  };
+}
+
+/** A reminder a dry run would send; the address is masked, as in logs. */
+function plannedReminder(cart: EligibleCart) {
+  return {
+    cartId: cart.id,
+    recipient: maskEmail(cart.address),
+    template,
+    stage,
+    cartTotalCents: cart.totalCents,
+    currency: cart.currency,
+    itemCount: cart.itemCount,
   };
 }
 
@@ -149,14 +228,14 @@ async function findAbandonedCarts({ db, slotTime }: TaskContext): Promise<Candid
   return db.all<CandidateCart>(sql`
     WITH abandoned AS (
       SELECT c.id, c.customer_id, coalesce(c.email, cu.email) AS address, cu.first_name,
-        cu.marketing_consent, c.currency, c.total_cents, c.last_activity_at
+        cu.marketing_consent, c.currency, c.total_cents, c.item_count, c.last_activity_at
       FROM carts c LEFT JOIN customers cu ON cu.id = c.customer_id
       WHERE c.status = 'open' AND c.item_count > 0
         AND c.last_activity_at <= ${slotTime - abandonedAfterMs}
         AND c.last_activity_at > ${slotTime - remindWithinMs}
     )
     SELECT a.id, a.customer_id AS customerId, a.address, a.first_name AS firstName,
-      a.currency, a.total_cents AS totalCents,
+      a.currency, a.total_cents AS totalCents, a.item_count AS itemCount,
       (a.marketing_consent = 0
         OR EXISTS (SELECT 1 FROM subscribers s
           WHERE s.email = a.address AND s.status = 'unsubscribed')

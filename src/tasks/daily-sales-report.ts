@@ -10,7 +10,9 @@ import { claimEmails, deliver, settleEmails } from "../email/outbox";
 import { salesReportEmail } from "../email/templates/sales-report";
 import { nextFireTime } from "../lib/cron";
 import { dayBefore, type LocalDay, localDay, localHour } from "../lib/local-day";
+import { maskEmail } from "../lib/log";
 import { divideRounded, formatMoney } from "../lib/money";
+import { dryRunResult, takenEmailKeys } from "./dry-run";
 import type { Task, TaskContext } from "./task";
 
 export const dailySalesReport: Task = {
@@ -40,27 +42,92 @@ export interface SalesFigures {
   otherCurrencies: { currency: string; orders: number; revenue: number }[];
 }
 
+/** How e-mailing the report went; a dry run sends nothing. */
+interface ReportDelivery {
+  sent: number;
+  failed: number;
+  /** Recipients whose key for the date was already taken: not e-mailed again. */
+  duplicatesPrevented: number;
+}
+
 async function reportYesterday(context: TaskContext) {
-  const { db, env, store, slotTime, runId } = context;
+  const { store } = context;
   const started = Date.now();
 
-  const day = dayBefore(slotTime, store.timeZone);
+  const day = dayBefore(context.slotTime, store.timeZone);
   const figures = await salesFigures(context, day);
+  const report = reportPlan(context, figures);
 
-  const reportId = `daily-${figures.date}`;
+  // A dry run stops here: nothing stored, no key claimed, nothing e-mailed.
+  if (context.dryRun) {
+    const taken = await takenEmailKeys(
+      context.db,
+      report.claims.map((claim) => claim.key),
+    );
+    const duplicatesPrevented = report.claims.filter((claim) => taken.has(claim.key)).length;
+    const delivery = { sent: 0, failed: 0, duplicatesPrevented };
+    const result = reportResult(context, figures, { ...delivery, storedAt: null }, started);
+    const recipients = report.claims.map((claim) => ({
+      recipient: maskEmail(claim.recipient),
+      keyStatus: taken.get(claim.key) ?? null,
+      duplicate: taken.has(claim.key),
+    }));
+    return dryRunResult(
+      result,
+      `would store the report for ${figures.date} and e-mail it to ` +
+        `${recipients.length - duplicatesPrevented} of ${recipients.length} recipients.`,
+      {
+        report: {
+          reportId: report.reportId,
+          storeAt: [report.htmlKey, report.jsonKey],
+          recipients,
+        },
+      },
+    );
+  }
+
   const message = await salesReportEmail(store.name, figures);
-  const htmlKey = `reports/daily/${figures.date}.html`;
-  await env.FILES.put(htmlKey, message.html, {
+  await storeReport(context, figures, report, message.html);
+  const delivery = await emailReport(context, report, message);
+  return reportResult(context, figures, { ...delivery, storedAt: report.htmlKey }, started);
+}
+
+/** Where the day's report goes: its id, its R2 keys and one e-mail key per recipient. */
+function reportPlan({ store, runId }: TaskContext, figures: SalesFigures) {
+  return {
+    reportId: `daily-${figures.date}`,
+    htmlKey: `reports/daily/${figures.date}.html`,
+    jsonKey: `reports/daily/${figures.date}.json`,
+    claims: store.reportRecipients.map((recipient) => ({
+      key: `daily-report:${figures.date}:${recipient}`,
+      task: dailySalesReport.name,
+      runId,
+      template: "daily-sales-report",
+      recipient,
+    })),
+  };
+}
+
+type ReportPlan = ReturnType<typeof reportPlan>;
+
+/** Stores the report in R2 (HTML and JSON) and D1; a rerun for the same date replaces it. */
+async function storeReport(
+  { db, env, runId, slotTime }: TaskContext,
+  figures: SalesFigures,
+  report: ReportPlan,
+  html: string,
+): Promise<void> {
+  await env.FILES.put(report.htmlKey, html, {
     httpMetadata: { contentType: "text/html; charset=utf-8" },
   });
-  await env.FILES.put(`reports/daily/${figures.date}.json`, JSON.stringify(figures), {
+  await env.FILES.put(report.jsonKey, JSON.stringify(figures), {
     httpMetadata: { contentType: "application/json" },
   });
   const record = {
-    id: reportId,
+    id: report.reportId,
     date: figures.date,
     runId,
-    htmlKey,
+    htmlKey: report.htmlKey,
     metrics: JSON.stringify(figures),
     createdAt: slotTime,
   };
@@ -68,14 +135,14 @@ async function reportYesterday(context: TaskContext) {
     .insert(reports)
     .values(record)
     .onConflictDoUpdate({ target: reports.id, set: { ...record, id: undefined } });
+}
 
-  const claims = store.reportRecipients.map((recipient) => ({
-    key: `daily-report:${figures.date}:${recipient}`,
-    task: dailySalesReport.name,
-    runId,
-    template: "daily-sales-report",
-    recipient,
-  }));
+/** E-mails the report once per recipient and date: each key is claimed before its send. */
+async function emailReport(
+  { db, env, store }: TaskContext,
+  { claims }: ReportPlan,
+  message: { subject: string; html: string; text: string },
+): Promise<ReportDelivery> {
   const won = await claimEmails(db, claims, Date.now());
   const delivery = await deliver(
     env,
@@ -86,13 +153,26 @@ async function reportYesterday(context: TaskContext) {
   );
   await settleEmails(db, delivery.outcomes, Date.now());
   const sent = delivery.outcomes.filter((outcome) => outcome.status === "sent").length;
-  const failed = delivery.outcomes.length - sent;
+  return {
+    sent,
+    failed: delivery.outcomes.length - sent,
+    duplicatesPrevented: claims.length - won.size,
+  };
+}
 
+function reportResult(
+  { store, slotTime, cron, timeZone }: TaskContext,
+  figures: SalesFigures,
+  delivery: ReportDelivery & { storedAt: string | null },
+  started: number,
+) {
+  const { sent, failed } = delivery;
+  const recipients = store.reportRecipients.length;
   return {
     message:
       `Sales report for ${figures.date}: ${figures.totalOrders} orders, ` +
       `${formatMoney(figures.totalRevenue, figures.currency)}; e-mailed to ${sent} of ` +
-      `${claims.length} recipients${failed > 0 ? ` (${failed} failed)` : ""}.`,
+      `${recipients} recipients${failed > 0 ? ` (${failed} failed)` : ""}.`,
     date: figures.date,
     timeZone: store.timeZone,
     currency: figures.currency,
@@ -108,12 +188,12 @@ async function reportYesterday(context: TaskContext) {
       otherCurrencies: figures.otherCurrencies,
     },
     reportDetails: {
-      reportId,
-      storedAt: htmlKey,
-      recipients: store.reportRecipients.length,
+      reportId: `daily-${figures.date}`,
+      storedAt: delivery.storedAt,
+      recipients,
       emailsSent: sent,
       emailErrors: failed,
-      duplicatesPrevented: claims.length - won.size,
+      duplicatesPrevented: delivery.duplicatesPrevented,
       generationTime: Date.now() - started,
     },
     insights: {
@@ -124,7 +204,7 @@ async function reportYesterday(context: TaskContext) {
       dayOverDayGrowth: figures.dayOverDayGrowth,
       previousDayRevenue: figures.previousDayRevenue,
     },
-    nextReportDue: nextFireTime(context.cron, new Date(slotTime)),
+    nextReportDue: nextFireTime(cron, new Date(slotTime), timeZone),
   };
 }
 

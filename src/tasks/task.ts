@@ -15,8 +15,9 @@ export interface TaskContext {
   /** The slot's instant in ms: the task's "now", so a late or repeated run sees the same windows. */
   slotTime: number;
   runId: number;
-  /** The cron the task is scheduled by, for its `nextRun`. */
+  /** The cron the task is scheduled by, read in `timeZone`, for its `nextRun`. */
   cron: string;
+  timeZone: string;
   /**
    * A dry run has no side effects (no e-mail, no deleted row or file, nothing enqueued or
    * stored) and returns, in `plan`, what it would have done item by item.

@@ -5,17 +5,22 @@
  */
 import { sql } from "drizzle-orm";
 import { readBatch } from "../db/batch";
+import type { Database } from "../db/client";
 import { campaigns } from "../db/schema";
 import { nextFireTime } from "../lib/cron";
 import { localDate, localDay } from "../lib/local-day";
-import { campaignResult } from "../newsletter/campaign-result";
-import type { NewsletterBatch, WeeklyContent } from "../newsletter/content";
+import { maskEmail } from "../lib/log";
+import { type CampaignProgress, campaignResult } from "../newsletter/campaign-result";
+import { type NewsletterBatch, sectionsFor, type WeeklyContent } from "../newsletter/content";
+import { dryRunResult } from "./dry-run";
 import type { Task, TaskContext } from "./task";
 
 export const subscribersPerBatch = 50;
 /** `sendBatch` takes at most 100 messages per call. */
 const messagesPerSend = 100;
 const productsPerCategory = 3;
+/** How many recipients a dry run's plan shows with the sections each would get. */
+const sampleSize = 20;
 
 export const weeklyNewsletter: Task = {
   name: "weekly-newsletter",
@@ -25,8 +30,13 @@ export const weeklyNewsletter: Task = {
   run: startCampaign,
 };
 
+/** How far a campaign got; a dry run's never started. */
+type Progress = Omit<CampaignProgress, "status"> & {
+  status: CampaignProgress["status"] | "planned";
+};
+
 async function startCampaign(context: TaskContext) {
-  const { db, env, store, slotTime, runId } = context;
+  const { db, store, slotTime } = context;
 
   const weekOf = localDate(slotTime, store.timeZone);
   const week = {
@@ -35,20 +45,96 @@ async function startCampaign(context: TaskContext) {
   };
   const campaignId = `newsletter-${weekOf}`;
   const content = await weeklyContent(context, week);
+  const audience = await newsletterAudience(db);
+  const batches = batchesOf(context, campaignId, audience.recipients);
+  const campaign = { campaignId, weekOf, week, content, audience };
 
-  const audience = await db.all<{ email: string; blocked: string | null }>(sql`
-    SELECT s.email,
+  // A dry run stops here: no campaign row, nothing enqueued; it shows what would go out.
+  if (context.dryRun) {
+    const progress: Progress = {
+      status: "planned",
+      results: { emailsSent: 0, errors: 0, skippedAtSend: 0 },
+      performance: {
+        totalSubscribers: audience.recipients.length,
+        successRate: null,
+        deliveryTime: null,
+        batchesProcessed: 0,
+        batchesTotal: batches.length,
+      },
+    };
+    return dryRunResult(
+      campaignSummary(context, campaign, batches.length, progress),
+      `would queue campaign ${campaignId} for ${audience.recipients.length} subscribers in ` +
+        `${batches.length} batches.`,
+      {
+        content,
+        batches: {
+          messages: batches.length,
+          sendBatchCalls: Math.ceil(batches.length / messagesPerSend),
+          subscribers: batches.map((batch) => batch.emails.length),
+        },
+        sample: audience.recipients.slice(0, sampleSize).map((recipient) => {
+          const { personalised, sections } = sectionsFor(content, recipient.categories);
+          return {
+            recipient: maskEmail(recipient.email),
+            categories: recipient.categories,
+            personalised,
+            sections: sections.map((section) => section.category),
+          };
+        }),
+      },
+    );
+  }
+
+  await saveCampaign(context, campaign, batches.length);
+  await enqueue(context, batches);
+  const progress = await campaignResult(db, campaignId);
+  return campaignSummary(context, campaign, batches.length, progress);
+}
+
+interface Campaign {
+  campaignId: string;
+  weekOf: string;
+  week: { start: number; end: number };
+  content: WeeklyContent;
+  audience: Audience;
+}
+
+interface Audience {
+  /** Subscribers who may get the newsletter, by address. */
+  recipients: { email: string; categories: string[] }[];
+  unsubscribes: number;
+  bounces: number;
+}
+
+/** Every subscriber, sorted into those who may get the newsletter and those left out, and why. */
+async function newsletterAudience(db: Database): Promise<Audience> {
+  const subscribers = await db.all<{ email: string; categories: string; blocked: string | null }>(
+    sql`
+    SELECT s.email, s.categories,
       CASE WHEN s.status = 'unsubscribed' THEN 'unsubscribed'
         WHEN EXISTS (SELECT 1 FROM bounces b WHERE b.email = s.email AND b.kind = 'hard')
           THEN 'bounced'
         WHEN EXISTS (SELECT 1 FROM customers c
           WHERE c.email = s.email AND c.marketing_consent = 0) THEN 'unsubscribed'
       END AS blocked
-    FROM subscribers s ORDER BY s.email`);
-  const recipients = audience.filter((row) => row.blocked === null).map((row) => row.email);
-  const unsubscribes = audience.filter((row) => row.blocked === "unsubscribed").length;
-  const bounces = audience.filter((row) => row.blocked === "bounced").length;
+    FROM subscribers s ORDER BY s.email`,
+  );
+  return {
+    recipients: subscribers
+      .filter((row) => row.blocked === null)
+      .map((row) => ({ email: row.email, categories: JSON.parse(row.categories) as string[] })),
+    unsubscribes: subscribers.filter((row) => row.blocked === "unsubscribed").length,
+    bounces: subscribers.filter((row) => row.blocked === "bounced").length,
+  };
+}
 
+/** The Queue messages of a campaign: its recipients cut into batches, in address order. */
+function batchesOf(
+  { runId }: TaskContext,
+  campaignId: string,
+  recipients: Audience["recipients"],
+): NewsletterBatch[] {
   const batches: NewsletterBatch[] = [];
   for (let i = 0; i < recipients.length; i += subscribersPerBatch) {
     batches.push({
@@ -56,12 +142,23 @@ async function startCampaign(context: TaskContext) {
       campaignId,
       runId,
       batch: batches.length,
-      emails: recipients.slice(i, i + subscribersPerBatch),
+      emails: recipients.slice(i, i + subscribersPerBatch).map((recipient) => recipient.email),
     });
   }
+  return batches;
+}
 
+/**
+ * Records the campaign. A second run for the same week reuses it, and its e-mail keys stop any
+ * resend.
+ */
+async function saveCampaign(
+  { db, runId }: TaskContext,
+  { campaignId, weekOf, content, audience }: Campaign,
+  batchesTotal: number,
+): Promise<void> {
   const fannedOutAt = Date.now();
-  // A second run for the same week reuses the campaign; its e-mail keys stop any resend.
+  const totalSubscribers = audience.recipients.length;
   await db
     .insert(campaigns)
     .values({
@@ -69,24 +166,36 @@ async function startCampaign(context: TaskContext) {
       runId,
       weekOf,
       content: JSON.stringify(content),
-      totalSubscribers: recipients.length,
-      batchesTotal: batches.length,
+      totalSubscribers,
+      batchesTotal,
       startedAt: fannedOutAt,
-      finishedAt: batches.length === 0 ? fannedOutAt : null,
+      finishedAt: batchesTotal === 0 ? fannedOutAt : null,
     })
     .onConflictDoUpdate({
       target: campaigns.id,
-      set: { runId, totalSubscribers: recipients.length, batchesTotal: batches.length },
+      set: { runId, totalSubscribers, batchesTotal },
     });
+}
+
+async function enqueue({ env }: TaskContext, batches: NewsletterBatch[]): Promise<void> {
   for (let i = 0; i < batches.length; i += messagesPerSend) {
     await env.WORK_QUEUE.sendBatch(
       batches.slice(i, i + messagesPerSend).map((body) => ({ body, contentType: "json" })),
     );
   }
+}
 
-  const progress = await campaignResult(db, campaignId);
+function campaignSummary(
+  { slotTime, cron, timeZone }: TaskContext,
+  { campaignId, weekOf, week, content, audience }: Campaign,
+  batchesTotal: number,
+  progress: Progress,
+) {
+  const subscribers = audience.recipients.length;
   return {
-    message: `Campaign ${campaignId} queued for ${recipients.length} subscribers in ${batches.length} batches.`,
+    message:
+      `Campaign ${campaignId} queued for ${subscribers} subscribers ` +
+      `in ${batchesTotal} batches.`,
     campaignId,
     weekOf,
     contentWindow: {
@@ -98,10 +207,14 @@ async function startCampaign(context: TaskContext) {
       newProducts: content.categories.reduce((n, c) => n + c.newProducts.length, 0),
       bestSellers: content.categories.reduce((n, c) => n + c.bestSellers.length, 0),
     },
-    results: { ...progress.results, unsubscribes, bounces },
+    results: {
+      ...progress.results,
+      unsubscribes: audience.unsubscribes,
+      bounces: audience.bounces,
+    },
     performance: progress.performance,
     status: progress.status,
-    nextCampaign: nextFireTime(context.cron, new Date(slotTime)),
+    nextCampaign: nextFireTime(cron, new Date(slotTime), timeZone),
   };
 }
 

@@ -9,6 +9,8 @@ import {
 import { env } from "cloudflare:workers";
 import entry from "../../src/index";
 import type { RunView } from "../../src/runs/ledger";
+import { slotsBetween } from "../../src/schedule/task-schedule";
+import { tasksForUtcCron } from "../../src/scheduled";
 
 export const token = "test-api-token";
 
@@ -71,8 +73,18 @@ export async function postEvents(events: unknown[], testEnv: Env = env) {
   };
 }
 
-/** Fires a cron as Cloudflare would and answers the runs it recorded. */
-export async function fireCron(cron: string, slot: string, testEnv: Env = env): Promise<RunView[]> {
+/**
+ * Fires a cron as Cloudflare would and answers the runs it recorded. Unless `catchUp` is set, the
+ * slots before this one in each task's catch-up window count as done, as on a Worker that has been
+ * running all along, so a test sees only the slot it fires.
+ */
+export async function fireCron(
+  cron: string,
+  slot: string,
+  testEnv: Env = env,
+  options: { catchUp?: boolean } = {},
+): Promise<RunView[]> {
+  if (!options.catchUp) await markEarlierSlotsDone(cron, Date.parse(slot));
   const before = await latestRunId();
   const controller = createScheduledController({ cron, scheduledTime: Date.parse(slot) });
   const ctx = createExecutionContext();
@@ -83,10 +95,32 @@ export async function fireCron(cron: string, slot: string, testEnv: Env = env): 
   return runs.filter((run) => run.id > before).reverse();
 }
 
-export async function fireOne(cron: string, slot: string, testEnv: Env = env) {
-  const [run] = await fireCron(cron, slot, testEnv);
+/** Fires a cron and answers the one run that executed a task (not a duplicate or a miss). */
+export async function fireOne(
+  cron: string,
+  slot: string,
+  testEnv: Env = env,
+  options: { catchUp?: boolean } = {},
+) {
+  const runs = await fireCron(cron, slot, testEnv, options);
+  const run = runs.find((r) => r.status === "succeeded" || r.status === "failed");
   if (!run) throw new Error(`cron ${cron} recorded no run`);
   return run as RunView & { result: Record<string, any> };
+}
+
+async function markEarlierSlotsDone(cron: string, tickTime: number): Promise<void> {
+  for (const entry of tasksForUtcCron(cron)) {
+    const zone = entry.schedule.timeZone ?? env.STORE_TIMEZONE;
+    const window = tickTime - entry.catchUpWindowMs;
+    const earlier = slotsBetween(entry.schedule.expression, zone, window, tickTime - 60_000);
+    for (const slotTime of earlier) {
+      await env.DB.prepare(
+        "INSERT INTO slot_claims (task, slot_time, claimed_at) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+      )
+        .bind(entry.task.name, slotTime)
+        .run();
+    }
+  }
 }
 
 async function latestRunId(): Promise<number> {
