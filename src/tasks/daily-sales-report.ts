@@ -60,36 +60,23 @@ async function reportYesterday(context: TaskContext) {
 
   // A dry run stops here: nothing stored, no key claimed, nothing e-mailed.
   if (context.dryRun) {
-    const taken = await takenEmailKeys(
-      context.db,
-      report.claims.map((claim) => claim.key),
-    );
-    const duplicatesPrevented = report.claims.filter((claim) => taken.has(claim.key)).length;
-    const delivery = { sent: 0, failed: 0, duplicatesPrevented };
-    const result = reportResult(context, figures, { ...delivery, storedAt: null }, started);
-    const recipients = report.claims.map((claim) => ({
-      recipient: maskEmail(claim.recipient),
-      keyStatus: taken.get(claim.key) ?? null,
-      duplicate: taken.has(claim.key),
-    }));
+    const recipients = await plannedRecipients(context, report);
+    const duplicatesPrevented = recipients.filter((recipient) => recipient.duplicate).length;
+    const delivery = { sent: 0, failed: 0, duplicatesPrevented, storedAt: null };
+    const { reportId, htmlKey, jsonKey } = report;
     return dryRunResult(
-      result,
+      reportResult(context, figures, report, delivery, started),
       `would store the report for ${figures.date} and e-mail it to ` +
         `${recipients.length - duplicatesPrevented} of ${recipients.length} recipients.`,
-      {
-        report: {
-          reportId: report.reportId,
-          storeAt: [report.htmlKey, report.jsonKey],
-          recipients,
-        },
-      },
+      { report: { reportId, storeAt: [htmlKey, jsonKey], recipients } },
     );
   }
 
   const message = await salesReportEmail(store.name, figures);
   await storeReport(context, figures, report, message.html);
   const delivery = await emailReport(context, report, message);
-  return reportResult(context, figures, { ...delivery, storedAt: report.htmlKey }, started);
+  const stored = { ...delivery, storedAt: report.htmlKey };
+  return reportResult(context, figures, report, stored, started);
 }
 
 /** Where the day's report goes: its id, its R2 keys and one e-mail key per recipient. */
@@ -109,6 +96,22 @@ function reportPlan({ store, runId }: TaskContext, figures: SalesFigures) {
 }
 
 type ReportPlan = ReturnType<typeof reportPlan>;
+
+/**
+ * Each recipient (masked) with the status of their key for the date, if already taken: such a
+ * recipient would be a prevented duplicate. Reads only.
+ */
+async function plannedRecipients({ db }: TaskContext, { claims }: ReportPlan) {
+  const taken = await takenEmailKeys(
+    db,
+    claims.map((claim) => claim.key),
+  );
+  return claims.map((claim) => ({
+    recipient: maskEmail(claim.recipient),
+    keyStatus: taken.get(claim.key) ?? null,
+    duplicate: taken.has(claim.key),
+  }));
+}
 
 /** Stores the report in R2 (HTML and JSON) and D1; a rerun for the same date replaces it. */
 async function storeReport(
@@ -163,6 +166,7 @@ async function emailReport(
 function reportResult(
   { store, slotTime, cron, timeZone }: TaskContext,
   figures: SalesFigures,
+  { reportId }: ReportPlan,
   delivery: ReportDelivery & { storedAt: string | null },
   started: number,
 ) {
@@ -188,7 +192,7 @@ function reportResult(
       otherCurrencies: figures.otherCurrencies,
     },
     reportDetails: {
-      reportId: `daily-${figures.date}`,
+      reportId,
       storedAt: delivery.storedAt,
       recipients,
       emailsSent: sent,

@@ -47,49 +47,22 @@ async function startCampaign(context: TaskContext) {
   const content = await weeklyContent(context, week);
   const audience = await newsletterAudience(db);
   const batches = batchesOf(context, campaignId, audience.recipients);
-  const campaign = { campaignId, weekOf, week, content, audience };
+  const campaign: Campaign = { campaignId, weekOf, week, content, audience, batches };
 
   // A dry run stops here: no campaign row, nothing enqueued; it shows what would go out.
   if (context.dryRun) {
-    const progress: Progress = {
-      status: "planned",
-      results: { emailsSent: 0, errors: 0, skippedAtSend: 0 },
-      performance: {
-        totalSubscribers: audience.recipients.length,
-        successRate: null,
-        deliveryTime: null,
-        batchesProcessed: 0,
-        batchesTotal: batches.length,
-      },
-    };
     return dryRunResult(
-      campaignSummary(context, campaign, batches.length, progress),
+      campaignSummary(context, campaign, plannedProgress(campaign)),
       `would queue campaign ${campaignId} for ${audience.recipients.length} subscribers in ` +
         `${batches.length} batches.`,
-      {
-        content,
-        batches: {
-          messages: batches.length,
-          sendBatchCalls: Math.ceil(batches.length / messagesPerSend),
-          subscribers: batches.map((batch) => batch.emails.length),
-        },
-        sample: audience.recipients.slice(0, sampleSize).map((recipient) => {
-          const { personalised, sections } = sectionsFor(content, recipient.categories);
-          return {
-            recipient: maskEmail(recipient.email),
-            categories: recipient.categories,
-            personalised,
-            sections: sections.map((section) => section.category),
-          };
-        }),
-      },
+      campaignPlan(campaign),
     );
   }
 
-  await saveCampaign(context, campaign, batches.length);
+  await saveCampaign(context, campaign);
   await enqueue(context, batches);
   const progress = await campaignResult(db, campaignId);
-  return campaignSummary(context, campaign, batches.length, progress);
+  return campaignSummary(context, campaign, progress);
 }
 
 interface Campaign {
@@ -98,19 +71,21 @@ interface Campaign {
   week: { start: number; end: number };
   content: WeeklyContent;
   audience: Audience;
+  batches: NewsletterBatch[];
 }
 
 interface Audience {
-  /** Subscribers who may get the newsletter, by address. */
+  /** Subscribers who may get the newsletter, in address order. */
   recipients: { email: string; categories: string[] }[];
   unsubscribes: number;
   bounces: number;
 }
 
+type SubscriberRow = { email: string; categories: string; blocked: string | null };
+
 /** Every subscriber, sorted into those who may get the newsletter and those left out, and why. */
 async function newsletterAudience(db: Database): Promise<Audience> {
-  const subscribers = await db.all<{ email: string; categories: string; blocked: string | null }>(
-    sql`
+  const subscribers = await db.all<SubscriberRow>(sql`
     SELECT s.email, s.categories,
       CASE WHEN s.status = 'unsubscribed' THEN 'unsubscribed'
         WHEN EXISTS (SELECT 1 FROM bounces b WHERE b.email = s.email AND b.kind = 'hard')
@@ -118,8 +93,7 @@ async function newsletterAudience(db: Database): Promise<Audience> {
         WHEN EXISTS (SELECT 1 FROM customers c
           WHERE c.email = s.email AND c.marketing_consent = 0) THEN 'unsubscribed'
       END AS blocked
-    FROM subscribers s ORDER BY s.email`,
-  );
+    FROM subscribers s ORDER BY s.email`);
   return {
     recipients: subscribers
       .filter((row) => row.blocked === null)
@@ -154,11 +128,11 @@ function batchesOf(
  */
 async function saveCampaign(
   { db, runId }: TaskContext,
-  { campaignId, weekOf, content, audience }: Campaign,
-  batchesTotal: number,
+  { campaignId, weekOf, content, audience, batches }: Campaign,
 ): Promise<void> {
   const fannedOutAt = Date.now();
   const totalSubscribers = audience.recipients.length;
+  const batchesTotal = batches.length;
   await db
     .insert(campaigns)
     .values({
@@ -187,11 +161,11 @@ async function enqueue({ env }: TaskContext, batches: NewsletterBatch[]): Promis
 
 function campaignSummary(
   { slotTime, cron, timeZone }: TaskContext,
-  { campaignId, weekOf, week, content, audience }: Campaign,
-  batchesTotal: number,
+  { campaignId, weekOf, week, content, audience, batches }: Campaign,
   progress: Progress,
 ) {
   const subscribers = audience.recipients.length;
+  const batchesTotal = batches.length;
   return {
     message:
       `Campaign ${campaignId} queued for ${subscribers} subscribers ` +
@@ -215,6 +189,45 @@ function campaignSummary(
     performance: progress.performance,
     status: progress.status,
     nextCampaign: nextFireTime(cron, new Date(slotTime), timeZone),
+  };
+}
+
+/** A campaign that was only planned: every counter of what the consumer does is 0. */
+function plannedProgress({ audience, batches }: Campaign): Progress {
+  return {
+    status: "planned",
+    results: { emailsSent: 0, errors: 0, skippedAtSend: 0 },
+    performance: {
+      totalSubscribers: audience.recipients.length,
+      successRate: null,
+      deliveryTime: null,
+      batchesProcessed: 0,
+      batchesTotal: batches.length,
+    },
+  };
+}
+
+/**
+ * What a real run would send: the content, the Queue messages with their sizes, and the first
+ * recipients (masked) with the sections each would get.
+ */
+function campaignPlan({ content, audience, batches }: Campaign) {
+  return {
+    content,
+    batches: {
+      messages: batches.length,
+      sendBatchCalls: Math.ceil(batches.length / messagesPerSend),
+      subscribers: batches.map((batch) => batch.emails.length),
+    },
+    sample: audience.recipients.slice(0, sampleSize).map((recipient) => {
+      const { personalised, sections } = sectionsFor(content, recipient.categories);
+      return {
+        recipient: maskEmail(recipient.email),
+        categories: recipient.categories,
+        personalised,
+        sections: sections.map((section) => section.category),
+      };
+    }),
   };
 }
 
