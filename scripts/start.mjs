@@ -54,6 +54,9 @@ const dev = spawn(
     port,
     "--ip",
     "127.0.0.1",
+    // Links in e-mails must point at the port this Worker really listens on.
+    "--var",
+    `PUBLIC_URL:http://localhost:${port}`,
     "--show-interactive-dev-session=false",
   ],
   { stdio: "inherit", env: offlineEnv },

@@ -476,7 +476,9 @@ describe("weekly-newsletter dry run", () => {
       categories: [
         {
           category: "bags",
-          newProducts: [{ productId: "tote", name: "Canvas Tote", priceCents: 1200 }],
+          newProducts: [
+            { productId: "tote", name: "Canvas Tote", priceCents: 1200, currency: "GBP" },
+          ],
           bestSellers: [],
         },
         {

@@ -163,3 +163,120 @@ describe("POST /api/events", () => {
     expect(response.status).toBe(401);
   });
 });
+
+describe("POST /api/events refuses what would corrupt the store", () => {
+  const now = new Date().toISOString();
+  const order = (id: string, orderId: string, data: Record<string, unknown> = {}) => ({
+    id,
+    type: "order.placed",
+    occurredAt: now,
+    data: {
+      orderId,
+      currency: "GBP",
+      items: [{ productId: "p", quantity: 1, unitPriceCents: 500 }],
+      ...data,
+    },
+  });
+
+  it("refuses an event dated more than a day ahead, which would pin state until then", async () => {
+    const { body } = await postEvents([
+      {
+        id: "future",
+        type: "customer.upserted",
+        occurredAt: "9999-01-01T00:00:00Z",
+        data: { customerId: "c", email: "c@example.test", marketingConsent: true },
+      },
+    ]);
+    expect(body).toMatchObject({ error: { code: "unprocessable" } });
+    const { rejected } = await postEvents([
+      {
+        id: "future-2",
+        type: "subscriber.unsubscribed",
+        occurredAt: new Date(Date.now() + 25 * 3_600_000).toISOString(),
+        data: { email: "x@example.test" },
+      },
+      order("ok", "o-ok"),
+    ]).then((r) => r.body);
+    expect(rejected).toEqual([
+      { index: 0, id: "future-2", error: "occurredAt: is more than a day in the future" },
+    ]);
+  });
+
+  it("keeps every amount an exact integer: prices, totals and negative totals are bounded", async () => {
+    const { status, body } = await postEvents([
+      order("huge-price", "o1", {
+        items: [{ productId: "p", quantity: 1, unitPriceCents: 2 ** 53 }],
+      }),
+      order("huge-total", "o2", {
+        items: [{ productId: "p", quantity: 100_000, unitPriceCents: 100_000_000_000 }],
+      }),
+      order("negative", "o3", { otherChargesCents: -501 }),
+      order("fine", "o4", { otherChargesCents: -500 }),
+    ]);
+    expect(status).toBe(200);
+    expect(body.accepted).toBe(1);
+    expect(body.rejected.map((r) => r.id)).toEqual(["huge-price", "huge-total", "negative"]);
+    expect(body.rejected[0]?.error).toContain("data.items.0.unitPriceCents");
+    expect(body.rejected[1]?.error).toContain("must be at most 10000000000000");
+    expect(body.rejected[2]?.error).toContain("must not be negative");
+  });
+
+  it("refuses a second order with an order id that is already placed", async () => {
+    await postEvents([order("first", "o-same")]);
+    const { body } = await postEvents([
+      order("second", "o-same", { customerId: "someone-else" }),
+      order("third", "o-new"),
+      order("fourth", "o-new"),
+    ]);
+    expect(body.accepted).toBe(1);
+    expect(body.rejected).toEqual([
+      {
+        index: 0,
+        id: "second",
+        error: 'data.orderId: order "o-same" was already placed by event "first"',
+      },
+      {
+        index: 2,
+        id: "fourth",
+        error: 'data.orderId: order "o-new" was already placed by event "third"',
+      },
+    ]);
+  });
+
+  it("checks addresses, currencies and time zones, and stores zones as the runtime spells them", async () => {
+    const customer = (id: string, data: Record<string, unknown>) => ({
+      id,
+      type: "customer.upserted",
+      occurredAt: now,
+      data: { customerId: id, email: `${id}@example.test`, marketingConsent: true, ...data },
+    });
+    const { body } = await postEvents([
+      customer("long", { email: `${"a".repeat(250)}@example.test` }),
+      customer("zone", { timezone: "europe/london" }),
+      customer("mars", { timezone: "Mars/Olympus" }),
+      order("zzz", "o-zzz", { currency: "ZZZ" }),
+    ]);
+    expect(body.rejected.map((r) => [r.id, r.error])).toEqual([
+      ["long", "data.email: must be at most 254 characters (RFC 5321)"],
+      ["mars", "data.timezone: must be an IANA time zone such as Europe/London"],
+      ["zzz", "data.currency: is not a currency this runtime knows (ISO 4217)"],
+    ]);
+    const row = await env.DB.prepare("SELECT timezone FROM customers WHERE id = 'zone'").first();
+    expect(row).toEqual({ timezone: "Europe/London" });
+  });
+
+  it("answers 422 in the error shape when no event of a request is accepted", async () => {
+    const response = await api("/api/events", {
+      method: "POST",
+      json: { events: [{ id: "x", type: "nope", occurredAt: now, data: {} }] },
+    });
+    expect(response.status).toBe(422);
+    expect(await response.json()).toMatchObject({
+      error: {
+        code: "unprocessable",
+        message: "no event of the request was accepted",
+        details: [{ index: 0, id: "x", error: expect.stringContaining("type: must be one of") }],
+      },
+    });
+  });
+});

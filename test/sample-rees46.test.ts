@@ -136,6 +136,7 @@ describe("REES46 sessions, products, customers and subscribers", () => {
       productId: "r46-23100006",
       name: "product 23100006",
       priceCents: 35779,
+      currency: "USD",
     });
   });
 

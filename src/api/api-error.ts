@@ -12,6 +12,7 @@ export type ApiErrorCode =
   | "unauthorized"
   | "not_found"
   | "payload_too_large"
+  | "unprocessable"
   | "internal_error";
 
 const statusOf: Record<ApiErrorCode, ContentfulStatusCode> = {
@@ -19,6 +20,7 @@ const statusOf: Record<ApiErrorCode, ContentfulStatusCode> = {
   unauthorized: 401,
   not_found: 404,
   payload_too_large: 413,
+  unprocessable: 422,
   internal_error: 500,
 };
 

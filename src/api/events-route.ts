@@ -34,6 +34,7 @@ export const eventsRoute = new Hono<{ Bindings: Env }>().post(
       );
     }
     const outcome = await ingestEvents(database(c.env), events, c.env.STORE_CURRENCY, Date.now());
-    return c.json(outcome, outcome.accepted + outcome.duplicates > 0 ? 200 : 400);
+    if (outcome.accepted + outcome.duplicates > 0) return c.json(outcome);
+    throw new ApiError("unprocessable", "no event of the request was accepted", outcome.rejected);
   },
 );

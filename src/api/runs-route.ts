@@ -3,14 +3,24 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { database } from "../db/client";
 import { listRuns, readRun, runStatuses } from "../runs/ledger";
+import { taskNamed, tasks } from "../tasks/registry";
 import { ApiError } from "./api-error";
 import { parseQuery } from "./query";
 
 const listQuery = z
   .object({
-    task: z.string().min(1).max(100).optional(),
+    task: z
+      .string()
+      .refine((name) => taskNamed(name) !== undefined || name === "unmatched-cron", {
+        error: `must be one of ${tasks.map((t) => t.name).join(", ")}`,
+      })
+      .optional(),
     status: z.enum(runStatuses).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    limit: z
+      .string()
+      .regex(/^(100|[1-9]\d?)$/, "must be a whole number from 1 to 100")
+      .transform(Number)
+      .default(20),
     cursor: z
       .string()
       .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
@@ -19,7 +29,10 @@ const listQuery = z
   })
   .strict();
 
-const runId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const runId = z
+  .string()
+  .regex(/^[1-9]\d{0,15}$/)
+  .transform(Number);
 
 export const runsRoute = new Hono<{ Bindings: Env }>()
   .get("/", async (c) => {

@@ -34,6 +34,8 @@ export const products = sqliteTable("products", {
   name: text("name").notNull(),
   category: text("category"),
   priceCents: integer("price_cents").notNull(),
+  /** The currency of `priceCents`; the store's when the event did not say. */
+  currency: text("currency"),
   inStock: integer("in_stock", { mode: "boolean" }),
   /** When the store first told us of the product: "new this week" reads it. */
   firstSeenAt: integer("first_seen_at").notNull(),
@@ -146,6 +148,8 @@ export const subscribers = sqliteTable("subscribers", {
   /** True for subscribers the sample importer derived from customers, not real sign-ups. */
   derived: integer("derived", { mode: "boolean" }).notNull().default(false),
   updatedAt: integer("updated_at").notNull(),
+  /** Null for an address that only ever opted out: it was never on the list. */
+  subscribedAt: integer("subscribed_at"),
 });
 
 export const bounces = sqliteTable("bounces", {

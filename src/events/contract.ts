@@ -7,22 +7,37 @@ import { z } from "zod";
 
 const text = z.string().trim().min(1).max(500);
 const id = z.string().trim().min(1).max(200);
-const cents = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const currency = z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as GBP");
+/**
+ * Amounts stay far below 2^53 so that every sum over a day or a store is still an exact integer:
+ * at most 10^11 minor units (a billion pounds) per price, 10^13 per cart or order.
+ */
+const maxPriceCents = 100_000_000_000;
+const maxTotalCents = 10_000_000_000_000;
+const totalMessage = { error: `Σ quantity × unitPriceCents must be at most ${maxTotalCents}` };
+const cents = z.number().int().min(0).max(maxPriceCents);
+const currency = z
+  .string()
+  .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as GBP")
+  .refine(isCurrency, "is not a currency this runtime knows (ISO 4217)");
 /** Addresses are compared trimmed and lower-cased, so they are stored that way. */
 const email = z
   .string()
   .trim()
   .toLowerCase()
+  .max(254, "must be at most 254 characters (RFC 5321)")
   .pipe(z.email({ error: "must be an e-mail address" }));
 const instant = z.iso.datetime({ offset: true, error: "must be an ISO-8601 instant" });
-const timeZone = z.string().refine(isTimeZone, "must be an IANA time zone such as Europe/London");
+const timeZone = z
+  .string()
+  .max(64)
+  .refine(isTimeZone, "must be an IANA time zone such as Europe/London")
+  .transform(canonicalTimeZone);
 
 const lineItem = z.object({
   productId: id,
   name: text.optional(),
   category: text.optional(),
-  quantity: z.number().int().min(1).max(1_000_000),
+  quantity: z.number().int().min(1).max(100_000),
   unitPriceCents: cents,
 });
 
@@ -39,6 +54,8 @@ export const eventData = {
     name: text,
     category: text.optional(),
     priceCents: cents,
+    /** The currency of `priceCents`; the store's when absent. */
+    currency: currency.optional(),
     inStock: z.boolean().optional(),
   }),
   "cart.updated": z.object({
@@ -46,27 +63,26 @@ export const eventData = {
     customerId: id.optional(),
     email: email.optional(),
     currency,
-    items: z.array(lineItem).max(500),
+    items: z.array(lineItem).max(500).refine(withinTotal, totalMessage),
   }),
-  "order.placed": z.object({
-    orderId: id,
-    customerId: id.optional(),
-    email: email.optional(),
-    cartId: id.optional(),
-    currency,
-    items: z.array(lineItem).max(2000),
-    shippingCents: cents.optional(),
-    /**
-     * Signed sum of the order's other non-merchandise lines (fees, manual adjustments, discounts,
-     * vouchers): part of what the customer paid, never a product.
-     */
-    otherChargesCents: z
-      .number()
-      .int()
-      .min(-Number.MAX_SAFE_INTEGER)
-      .max(Number.MAX_SAFE_INTEGER)
-      .optional(),
-  }),
+  "order.placed": z
+    .object({
+      orderId: id,
+      customerId: id.optional(),
+      email: email.optional(),
+      cartId: id.optional(),
+      currency,
+      items: z.array(lineItem).max(2000).refine(withinTotal, totalMessage),
+      shippingCents: cents.optional(),
+      /**
+       * Signed sum of the order's other non-merchandise lines (fees, manual adjustments, discounts,
+       * vouchers): part of what the customer paid, never a product.
+       */
+      otherChargesCents: z.number().int().min(-maxPriceCents).max(maxPriceCents).optional(),
+    })
+    .refine((order) => orderTotal(order) >= 0, {
+      error: "the order's total (items + shipping + other charges) must not be negative",
+    }),
   "order.refunded": z.object({
     orderId: id.optional(),
     amountCents: cents.refine((n) => n > 0, "must be above zero"),
@@ -111,10 +127,20 @@ export type StoreEvent = {
 
 export type ParsedEvent = { ok: true; event: StoreEvent } | { ok: false; error: string };
 
-/** Validates one raw event and says precisely which field is wrong when it is not valid. */
-export function parseEvent(raw: unknown): ParsedEvent {
+/** Clocks drift, but an event from further ahead than this would freeze state until then. */
+export const maxFutureSkewMs = 24 * 3_600_000;
+
+/**
+ * Validates one raw event and says precisely which field is wrong when it is not valid. An event
+ * dated more than a day after `receivedAt` is refused: since older events never overwrite newer
+ * ones, a wrong clock could otherwise pin a customer's consent for years.
+ */
+export function parseEvent(raw: unknown, receivedAt = Date.now()): ParsedEvent {
   const head = envelope.safeParse(raw);
   if (!head.success) return { ok: false, error: describe(head.error) };
+  if (Date.parse(head.data.occurredAt) > receivedAt + maxFutureSkewMs) {
+    return { ok: false, error: "occurredAt: is more than a day in the future" };
+  }
   const schema = eventData[head.data.type];
   const body = schema.safeParse(head.data.data);
   if (!body.success) return { ok: false, error: describe(body.error, "data") };
@@ -135,6 +161,32 @@ function describe(error: z.ZodError, prefix?: string): string {
       return path ? `${path}: ${issue.message}` : issue.message;
     })
     .join("; ");
+}
+
+function orderTotal(order: {
+  items: { quantity: number; unitPriceCents: number }[];
+  shippingCents?: number;
+  otherChargesCents?: number;
+}): number {
+  const items = order.items.reduce((sum, i) => sum + i.quantity * i.unitPriceCents, 0);
+  return items + (order.shippingCents ?? 0) + (order.otherChargesCents ?? 0);
+}
+
+function withinTotal(items: { quantity: number; unitPriceCents: number }[]): boolean {
+  return items.reduce((sum, i) => sum + i.quantity * i.unitPriceCents, 0) <= maxTotalCents;
+}
+
+const knownCurrencies = new Set(
+  typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("currency") : [],
+);
+
+function isCurrency(code: string): boolean {
+  return knownCurrencies.size === 0 || knownCurrencies.has(code);
+}
+
+/** `europe/london` → `Europe/London`: zones are stored as the runtime spells them. */
+function canonicalTimeZone(zone: string): string {
+  return new Intl.DateTimeFormat("en-GB", { timeZone: zone }).resolvedOptions().timeZone;
 }
 
 function isTimeZone(zone: string): boolean {

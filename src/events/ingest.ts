@@ -29,10 +29,14 @@ export async function ingestEvents(
 ): Promise<IngestOutcome> {
   const rejected: IngestOutcome["rejected"] = [];
   const valid: StoreEvent[] = [];
+  const indexOf = new Map<StoreEvent, number>();
   rawEvents.forEach((raw, index) => {
-    const parsed = parseEvent(raw);
-    if (parsed.ok) valid.push(parsed.event);
-    else rejected.push({ index, id: rawId(raw), error: parsed.error });
+    const parsed = parseEvent(raw, receivedAt);
+    if (!parsed.ok) rejected.push({ index, id: rawId(raw), error: parsed.error });
+    else {
+      valid.push(parsed.event);
+      indexOf.set(parsed.event, index);
+    }
   });
 
   // Two requests racing with the same ids: the loser's transaction fails on the events key and
@@ -40,8 +44,20 @@ export async function ingestEvents(
   for (let attempt = 1; ; attempt++) {
     try {
       const fresh = await withoutKnownIds(db, valid);
-      if (fresh.length > 0) await applyEvents(db, fresh, storeCurrency, receivedAt);
-      return { accepted: fresh.length, duplicates: valid.length - fresh.length, rejected };
+      const conflicts = await reusedOrderIds(db, fresh);
+      const applied = fresh.filter((event) => !conflicts.has(event));
+      if (applied.length > 0) await applyEvents(db, applied, storeCurrency, receivedAt);
+      const refused = [...conflicts].map(([event, error]) => ({
+        index: indexOf.get(event) ?? -1,
+        id: event.id,
+        error,
+      }));
+      const all = [...rejected, ...refused].sort((a, b) => a.index - b.index);
+      return {
+        accepted: applied.length,
+        duplicates: valid.length - fresh.length,
+        rejected: all,
+      };
     } catch (error) {
       if (attempt >= 3 || !String(error).includes("UNIQUE constraint failed: events.id")) {
         throw error;
@@ -72,6 +88,35 @@ async function withoutKnownIds(db: Database, candidates: StoreEvent[]): Promise<
   return fresh;
 }
 
+/**
+ * An order id belongs to the first event that placed it. A later event with a new event id but
+ * the same order id is refused with the reason, never silently dropped.
+ */
+async function reusedOrderIds(db: Database, fresh: StoreEvent[]): Promise<Map<StoreEvent, string>> {
+  const placed = fresh.filter((event) => event.type === "order.placed");
+  const conflicts = new Map<StoreEvent, string>();
+  if (placed.length === 0) return conflicts;
+  const ownerOf = new Map<string, string>();
+  for (const chunk of jsonChunks(placed.map((event) => event.data.orderId))) {
+    const rows = await db.all<{ id: string; eventId: string }>(
+      sql`SELECT id, event_id AS eventId FROM orders
+        WHERE id IN (SELECT value FROM json_each(${chunk}))`,
+    );
+    for (const row of rows) ownerOf.set(row.id, row.eventId);
+  }
+  for (const event of placed) {
+    if (event.type !== "order.placed") continue;
+    const owner = ownerOf.get(event.data.orderId);
+    if (owner) {
+      conflicts.set(
+        event,
+        `data.orderId: order "${event.data.orderId}" was already placed by event "${owner}"`,
+      );
+    } else ownerOf.set(event.data.orderId, event.id);
+  }
+  return conflicts;
+}
+
 async function applyEvents(
   db: Database,
   fresh: StoreEvent[],
@@ -84,7 +129,7 @@ async function applyEvents(
   const statements: SQL[] = [
     ...recordEvents(fresh, receivedAt),
     ...upsertCustomers(ofType("customer.upserted")),
-    ...upsertProducts(ofType("product.upserted")),
+    ...upsertProducts(ofType("product.upserted"), storeCurrency),
     ...replaceCarts(ofType("cart.updated")),
     ...placeOrders(ofType("order.placed")),
     ...recordRefunds(ofType("order.refunded"), storeCurrency),
@@ -129,14 +174,15 @@ function upsertCustomers(upserts: EventOf<"customer.upserted">[]): SQL[] {
   );
 }
 
-function upsertProducts(upserts: EventOf<"product.upserted">[]): SQL[] {
+function upsertProducts(upserts: EventOf<"product.upserted">[], storeCurrency: string): SQL[] {
   const rows = upserts.map(({ occurredAt, data }) => ({ ...data, occurredAt }));
   return each(
     sortByTime(rows),
     (json) => sql`INSERT INTO products
-        (id, name, category, price_cents, in_stock, first_seen_at, updated_at)
+        (id, name, category, price_cents, currency, in_stock, first_seen_at, updated_at)
       SELECT ${field("productId")}, ${field("name")}, ${field("category")},
-        ${field("priceCents")}, ${field("inStock")}, ${field("occurredAt")}, ${field("occurredAt")}
+        ${field("priceCents")}, coalesce(${field("currency")}, ${storeCurrency}), ${field("inStock")},
+        ${field("occurredAt")}, ${field("occurredAt")}
       FROM json_each(${json}) WHERE true
       ON CONFLICT (id) DO UPDATE SET
         first_seen_at = min(products.first_seen_at, excluded.first_seen_at),
@@ -145,6 +191,8 @@ function upsertProducts(upserts: EventOf<"product.upserted">[]): SQL[] {
           excluded.category, products.category),
         price_cents = iif(excluded.updated_at >= products.updated_at,
           excluded.price_cents, products.price_cents),
+        currency = iif(excluded.updated_at >= products.updated_at,
+          excluded.currency, products.currency),
         in_stock = iif(excluded.updated_at >= products.updated_at,
           excluded.in_stock, products.in_stock),
         updated_at = max(products.updated_at, excluded.updated_at)`,
@@ -310,13 +358,15 @@ function subscribe(subscriptions: EventOf<"subscriber.subscribed">[]): SQL[] {
   }));
   return each(
     sortByTime(rows),
-    (json) => sql`INSERT INTO subscribers (email, categories, timezone, status, derived, updated_at)
+    (json) => sql`INSERT INTO subscribers
+        (email, categories, timezone, status, derived, updated_at, subscribed_at)
       SELECT ${field("email")}, ${field("categories")}, ${field("timezone")}, 'subscribed',
-        ${field("derived")}, ${field("occurredAt")}
+        ${field("derived")}, ${field("occurredAt")}, ${field("occurredAt")}
       FROM json_each(${json}) WHERE true
       ON CONFLICT (email) DO UPDATE SET categories = excluded.categories,
         timezone = excluded.timezone, status = 'subscribed', derived = excluded.derived,
-        updated_at = excluded.updated_at
+        updated_at = excluded.updated_at,
+        subscribed_at = coalesce(subscribers.subscribed_at, excluded.subscribed_at)
       WHERE excluded.updated_at >= subscribers.updated_at`,
   );
 }

@@ -38,6 +38,13 @@ export function dayBefore(instant: number, timeZone: string): LocalDay {
   return localDay(localDate(instant, timeZone), timeZone, -1);
 }
 
+/** The Monday (`YYYY-MM-DD`) of the local week that holds `instant`. */
+export function localWeekStart(instant: number, timeZone: string): string {
+  const local = new TZDate(instant, timeZone);
+  const daysSinceMonday = (local.getDay() + 6) % 7;
+  return localDay(localDate(instant, timeZone), timeZone, -daysSinceMonday).date;
+}
+
 /** The local hour (0–23) of an instant. */
 export function localHour(instant: number, timeZone: string): number {
   return new TZDate(instant, timeZone).getHours();

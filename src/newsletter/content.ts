@@ -3,7 +3,7 @@
 export interface WeeklyContent {
   categories: {
     category: string;
-    newProducts: { productId: string; name: string; priceCents: number }[];
+    newProducts: { productId: string; name: string; priceCents: number; currency: string }[];
     bestSellers: { productId: string; name: string; unitsSold: number }[];
   }[];
 }

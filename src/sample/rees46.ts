@@ -273,6 +273,7 @@ function productEvents(
         name: productName(productId, last.brand, last.categoryCode),
         ...(category ? { category } : {}),
         priceCents: last.priceCents,
+        currency: rees46Currency,
       },
     };
   });

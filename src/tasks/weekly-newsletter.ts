@@ -8,7 +8,7 @@ import { readBatch } from "../db/batch";
 import type { Database } from "../db/client";
 import { campaigns } from "../db/schema";
 import { nextFireTime } from "../lib/cron";
-import { localDate, localDay } from "../lib/local-day";
+import { localDay, localWeekStart } from "../lib/local-day";
 import { maskEmail } from "../lib/log";
 import { type CampaignProgress, campaignResult } from "../newsletter/campaign-result";
 import { type NewsletterBatch, sectionsFor, type WeeklyContent } from "../newsletter/content";
@@ -38,7 +38,8 @@ type Progress = Omit<CampaignProgress, "status"> & {
 async function startCampaign(context: TaskContext) {
   const { db, store, slotTime } = context;
 
-  const weekOf = localDate(slotTime, store.timeZone);
+  // One campaign per local week (Monday to Sunday), whichever day it runs on.
+  const weekOf = localWeekStart(slotTime, store.timeZone);
   const week = {
     start: localDay(weekOf, store.timeZone, -7).start,
     end: localDay(weekOf, store.timeZone).start,
@@ -93,7 +94,9 @@ async function newsletterAudience(db: Database): Promise<Audience> {
         WHEN EXISTS (SELECT 1 FROM customers c
           WHERE c.email = s.email AND c.marketing_consent = 0) THEN 'unsubscribed'
       END AS blocked
-    FROM subscribers s ORDER BY s.email`);
+    FROM subscribers s
+    WHERE s.subscribed_at IS NOT NULL
+    ORDER BY s.email`);
   return {
     recipients: subscribers
       .filter((row) => row.blocked === null)
@@ -233,18 +236,18 @@ function campaignPlan({ content, audience, batches }: Campaign) {
 
 /** New products (first seen in the week) and best sellers (units sold in the week), by category. */
 async function weeklyContent(
-  { db }: TaskContext,
+  { db, store }: TaskContext,
   week: { start: number; end: number },
 ): Promise<WeeklyContent> {
   const [fresh, sellers] = await readBatch<
     [
-      { category: string; productId: string; name: string; priceCents: number },
+      { category: string; productId: string; name: string; priceCents: number; currency: string },
       { category: string; productId: string; name: string; unitsSold: number },
     ]
   >(db, [
     sql`
       SELECT coalesce(category, 'other') AS category, id AS productId, name,
-        price_cents AS priceCents
+        price_cents AS priceCents, coalesce(currency, ${store.currency}) AS currency
       FROM (SELECT *, row_number() OVER (PARTITION BY coalesce(category, 'other')
           ORDER BY first_seen_at DESC, id) AS rank
         FROM products WHERE first_seen_at >= ${week.start} AND first_seen_at < ${week.end})

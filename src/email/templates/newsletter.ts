@@ -16,7 +16,7 @@ export async function newsletterEmail(
 <h1>This week at ${storeName}</h1>
 ${sections.map(
   (section) => html`<h2>${section.category}</h2>
-${section.newProducts.length > 0 ? html`<p>New:</p><ul>${section.newProducts.map((p) => html`<li>${p.name} – ${formatMoney(p.priceCents, currency)}</li>`)}</ul>` : ""}
+${section.newProducts.length > 0 ? html`<p>New:</p><ul>${section.newProducts.map((p) => html`<li>${p.name} – ${formatMoney(p.priceCents, p.currency)}</li>`)}</ul>` : ""}
 ${section.bestSellers.length > 0 ? html`<p>Best sellers:</p><ul>${section.bestSellers.map((p) => html`<li>${p.name}</li>`)}</ul>` : ""}`,
 )}
 <p style="font-size:small">You get this because you subscribed at ${storeName}.
@@ -28,7 +28,7 @@ ${section.bestSellers.length > 0 ? html`<p>Best sellers:</p><ul>${section.bestSe
       "",
       section.category,
       ...section.newProducts.map(
-        (p) => `- new: ${p.name} (${formatMoney(p.priceCents, currency)})`,
+        (p) => `- new: ${p.name} (${formatMoney(p.priceCents, p.currency)})`,
       ),
       ...section.bestSellers.map((p) => `- best seller: ${p.name}`),
     ]),
