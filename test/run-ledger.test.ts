@@ -97,6 +97,11 @@ describe("the run ledger and results API", () => {
       { parameter: "limit", problem: expect.stringContaining("1") },
     ]);
 
+    const unknownTask = await api("/api/runs?task=nope");
+    expect(unknownTask.status).toBe(400);
+    expect(await unknownTask.text()).toContain("task: must be one of abandoned-cart-recovery");
+    expect((await api("/api/runs?limit=0x10")).status).toBe(400);
+
     const unknownParam = await api("/api/runs?colour=red");
     expect(unknownParam.status).toBe(400);
     expect(await unknownParam.text()).toContain("colour");

@@ -197,6 +197,38 @@ describe("missed slots and steering", () => {
     }
   });
 
+  it("runs a dry run without claiming the slot or sending anything", async () => {
+    await postEvents([
+      event("cart.updated", "2024-06-10T09:00:00Z", {
+        cartId: "k9",
+        email: "dry@example.test",
+        currency: "GBP",
+        items: [{ productId: "p", quantity: 2, unitPriceCents: 300 }],
+      }),
+    ]);
+    const { env: testEnv, sent } = recordingEnv();
+    const response = await api(
+      "/api/tasks/abandoned-cart-recovery/run?at=2024-06-10T12:00:00Z&dryRun=true",
+      { method: "POST" },
+      testEnv,
+    );
+    expect(response.status).toBe(201);
+    const dry = (await response.json()) as RunView & {
+      result: { plan: { reminders: { cartId: string; recipient: string }[] } };
+    };
+    expect(dry).toMatchObject({ dryRun: true, trigger: "manual", status: "succeeded" });
+    expect(dry.result.plan.reminders).toMatchObject([
+      { cartId: "k9", recipient: "d***@example.test", cartTotalCents: 600 },
+    ]);
+    expect(sent).toEqual([]);
+
+    // The real slot is still free: the cron runs it and sends the reminder the plan listed.
+    const real = recordingEnv();
+    const run = await fireOne(cartCron, "2024-06-10T12:00:00Z", real.env);
+    expect(run.dryRun).toBe(false);
+    expect(real.sent.map((mail) => mail.to)).toEqual(["dry@example.test"]);
+  });
+
   it("validates a manual run's slot", async () => {
     const response = await api("/api/tasks/daily-sales-report/run?at=yesterday", {
       method: "POST",

@@ -127,6 +127,49 @@ describe("weekly-newsletter", () => {
     expect(sent.map((mail) => mail.to).sort()).toEqual(["bags@example.test", "soft@example.test"]);
   });
 
+  it("sends one campaign per week, however many days it runs in that week", async () => {
+    const { env: testEnv, sent, queued } = capturingQueue();
+    await fireOne(cron, slot, testEnv);
+    await deliverQueue("shop-tasks-work", queued, testEnv);
+    // Tuesday of the same week, by hand.
+    const tuesday = await api(
+      "/api/tasks/weekly-newsletter/run?at=2024-06-11T08:00:00Z",
+      { method: "POST" },
+      testEnv,
+    );
+    const again = (await tuesday.json()) as { result: { campaignId: string } };
+    expect(again.result.campaignId).toBe("newsletter-2024-06-10");
+    await deliverQueue("shop-tasks-work", queued.slice(1), testEnv);
+    expect(sent).toHaveLength(3);
+  });
+
+  it("counts as unsubscribes only subscribers who left, not addresses that only opted out", async () => {
+    await postEvents([
+      event("subscriber.unsubscribed", "2024-06-03T00:00:00Z", { email: "never@example.test" }),
+    ]);
+    const run = await fireOne(cron, slot, capturingQueue().env);
+    // gone@ unsubscribed and noconsent@ has no consent; never@ was never on the list.
+    expect(run.result.results.unsubscribes).toBe(2);
+  });
+
+  it("shows each product's price in its own currency", async () => {
+    await postEvents([
+      event("product.upserted", "2024-06-06T10:00:00Z", {
+        productId: "usd-bag",
+        name: "Travel Bag",
+        category: "bags",
+        priceCents: 770,
+        currency: "USD",
+      }),
+    ]);
+    const { env: testEnv, sent, queued } = capturingQueue();
+    await fireOne(cron, slot, testEnv);
+    await deliverQueue("shop-tasks-work", queued, testEnv);
+    const bags = sent.find((mail) => mail.to === "bags@example.test");
+    expect(bags?.text).toContain("- new: Travel Bag (US$7.70)");
+    expect(bags?.text).toContain("- new: Canvas Tote (£12.00)");
+  });
+
   it("retries a message it cannot handle instead of dropping it", async () => {
     const outcome = await deliverQueue("shop-tasks-work", [{ kind: "mystery" }], env, 3);
     expect(outcome.explicitAcks).toEqual([]);
