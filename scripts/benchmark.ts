@@ -7,8 +7,9 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { previousFireTime } from "../src/lib/cron";
-import { tasks } from "../src/tasks/registry";
+import { latestSlot } from "../src/schedule/task-schedule";
+import { utcCrons } from "../src/schedule/utc-crons.generated";
+import { scheduledTasks } from "../src/tasks/registry";
 // @ts-expect-error: a plain .mjs helper without types
 import { offlineEnv } from "./offline.mjs";
 
@@ -67,10 +68,14 @@ async function main() {
     console.log(
       "\ntask                      slot (UTC)                wall ms  D1 statements  status",
     );
-    for (const task of tasks) {
-      const slot = previousFireTime(task.cron, new Date());
-      if (!slot) continue;
-      const url = `${baseUrl}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent(task.cron)}&time=${slot.getTime()}&format=json`;
+    for (const { task, schedule } of scheduledTasks) {
+      // The task's latest local slot, delivered as Cloudflare would: its UTC cron at that time.
+      const zone = schedule.timeZone ?? "Europe/London";
+      const slotTime = latestSlot(schedule.expression, zone, Date.now(), 8 * 86_400_000);
+      if (slotTime === null) continue;
+      const slot = new Date(slotTime);
+      const cron = utcCrons[task.name] ?? "";
+      const url = `${baseUrl}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent(cron)}&time=${slot.getTime()}&format=json`;
       const started = performance.now();
       await fetch(url);
       const wallMs = performance.now() - started;

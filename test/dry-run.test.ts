@@ -5,10 +5,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { database } from "../src/db/client";
+import { scheduleCron } from "../src/schedule/task-schedule";
 import { storeFrom } from "../src/store";
 import { abandonedCartRecovery } from "../src/tasks/abandoned-cart-recovery";
 import { dailySalesReport } from "../src/tasks/daily-sales-report";
 import { dataCleanup } from "../src/tasks/data-cleanup";
+import { scheduledTask } from "../src/tasks/registry";
 import type { Task, TaskContext } from "../src/tasks/task";
 import { weeklyNewsletter } from "../src/tasks/weekly-newsletter";
 import { event, postEvents, recordingEnv } from "./helpers/worker";
@@ -41,7 +43,7 @@ function contextFor(task: Task, testEnv: Env, slotTime: number, dryRun = true): 
     store,
     slotTime,
     runId: 0,
-    cron: task.cron,
+    cron: scheduleCron(scheduledTask(task.name)?.schedule.expression ?? ""),
     timeZone: store.timeZone,
     dryRun,
   };

@@ -62,7 +62,6 @@ const nothingSent: ReminderDelivery = { sent: 0, failed: 0, lostClaims: 0, deliv
 
 export const abandonedCartRecovery: Task = {
   name: "abandoned-cart-recovery",
-  cron: "*/30 * * * *",
   description: "E-mails a first reminder for carts left inactive for 2 hours or more.",
   run: recoverAbandonedCarts,
 };

@@ -17,7 +17,6 @@ import type { Task, TaskContext } from "./task";
 
 export const dailySalesReport: Task = {
   name: "daily-sales-report",
-  cron: "0 8 * * *",
   description: "Reports yesterday's sales in the store's time zone and e-mails the report.",
   run: reportYesterday,
 };

@@ -28,7 +28,6 @@ const planListSize = 100;
 
 export const dataCleanup: Task = {
   name: "data-cleanup",
-  cron: "0 */6 * * *",
   description: "Deletes expired sessions, old temporary files, old log rows and failed uploads.",
   run: cleanUp,
 };

@@ -27,7 +27,6 @@ export interface TaskContext {
 
 export interface Task {
   name: TaskName;
-  cron: string;
   description: string;
   run(context: TaskContext): Promise<object>;
 }

@@ -24,7 +24,6 @@ const sampleSize = 20;
 
 export const weeklyNewsletter: Task = {
   name: "weekly-newsletter",
-  cron: "0 9 * * MON",
   description:
     "Sends each subscriber the week's new and best-selling products in their categories.",
   run: startCampaign,
