@@ -79,11 +79,21 @@ async function main() {
       const started = performance.now();
       await fetch(url);
       const wallMs = performance.now() - started;
-      const latest = (await (
-        await fetch(`${baseUrl}/api/tasks/${task.name}/latest`, {
+      // The slot's own run (a fresh store also catches up earlier slots in the same tick).
+      const { runs } = (await (
+        await fetch(`${baseUrl}/api/runs?task=${task.name}&limit=20`, {
           headers: { Authorization: `Bearer ${token}` },
         })
-      ).json()) as { status: string; metrics: { durationMs: number; d1Statements: number } };
+      ).json()) as {
+        runs: {
+          slotTime: string;
+          trigger: string;
+          status: string;
+          metrics: { durationMs: number; d1Statements: number };
+        }[];
+      };
+      const latest = runs.find((r) => r.slotTime === slot.toISOString() && r.trigger === "cron");
+      if (!latest) throw new Error(`no run of ${task.name} for ${slot.toISOString()}`);
       console.log(
         [
           task.name.padEnd(25),
