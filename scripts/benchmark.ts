@@ -75,7 +75,8 @@ async function main() {
       if (slotTime === null) continue;
       const slot = new Date(slotTime);
       const cron = utcCrons[task.name] ?? "";
-      const url = `${baseUrl}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent(cron)}&time=${slot.getTime()}&format=json`;
+      const query = `cron=${encodeURIComponent(cron)}&time=${slot.getTime()}&format=json`;
+      const url = `${baseUrl}/cdn-cgi/handler/scheduled?${query}`;
       const started = performance.now();
       await fetch(url);
       const wallMs = performance.now() - started;

@@ -24,7 +24,7 @@ export const storeTimeZoneAtGeneration = ${JSON.stringify(storeZone)};
 
 /** The UTC cron that covers each task's local schedule. */
 export const utcCrons: Record<string, string> = {
-${lines.map((l) => `  ${JSON.stringify(l.name)}: ${JSON.stringify(l.cron)}, // ${l.local}`).join("\n")}
+${lines.map((l) => `  "${l.name}": "${l.cron}", // ${l.local}`).join("\n")}
 };
 `;
 writeFileSync("src/schedule/utc-crons.generated.ts", generated);

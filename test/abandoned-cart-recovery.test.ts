@@ -89,7 +89,7 @@ describe("abandoned-cart-recovery", () => {
     expect(body.rejected).toEqual([]);
   });
 
-  it("reminds the carts inactive for 2 hours whose owner neither ordered nor opted out", async () => {
+  it("reminds carts idle 2 hours whose owner neither ordered nor opted out", async () => {
     const { env: testEnv, sent } = recordingEnv();
     const run = await fireOne(cron, slot, testEnv);
 

@@ -15,7 +15,7 @@ describe("local-time schedules across daylight saving", () => {
     ]);
   });
 
-  it("runs a time that does not exist on spring-forward day once, at the next valid instant", () => {
+  it("runs a time missing on spring-forward day once, at the next valid instant", () => {
     // London 2024-03-31: 01:00 GMT jumps to 02:00 BST, so 01:30 never happens; 02:00 BST is 01:00Z.
     expect(day("30 1 * * *", "Europe/London", "2024-03-30T12:00Z", "2024-03-31T12:00Z")).toEqual([
       "2024-03-31T01:00:00.000Z",
@@ -45,7 +45,7 @@ describe("local-time schedules across daylight saving", () => {
     );
   });
 
-  it("keeps every real half hour of an interval schedule: 46 on a 23-hour day, 50 on a 25-hour", () => {
+  it("keeps every real half hour: 46 on a 23-hour day, 50 on a 25-hour day", () => {
     const spring = slotsBetween(
       "rate(30 minutes)",
       "Europe/London",

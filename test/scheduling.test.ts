@@ -21,7 +21,7 @@ function deliver(cron: string, slot: string, testEnv: Env = env) {
 }
 
 describe("the dispatcher runs each task once per local slot", () => {
-  it("runs London's 08:00 report on the tick that is 08:00 in London, and not on the other", async () => {
+  it("runs the 08:00 report on the tick that is 08:00 in London, not the other", async () => {
     // Winter: 07:00 UTC is 07:00 in London (nothing due), 08:00 UTC is the slot.
     expect(await fireCron(reportCron, "2024-12-10T07:00:00Z")).toEqual([]);
     const [run] = await fireCron(reportCron, "2024-12-10T08:00:00Z");
@@ -32,7 +32,7 @@ describe("the dispatcher runs each task once per local slot", () => {
     expect(await fireCron(reportCron, "2024-06-10T08:00:00Z")).toEqual([]);
   });
 
-  it("records a second delivery of the same slot as a duplicate, even when both arrive at once", async () => {
+  it("records a second delivery of a slot as a duplicate, even arriving at once", async () => {
     await fireCron(reportCron, "2024-06-09T07:00:00Z"); // earlier slots done
     const { env: testEnv, sent } = recordingEnv();
     await Promise.all([
@@ -67,7 +67,7 @@ describe("the dispatcher runs each task once per local slot", () => {
 });
 
 describe("leases: a run that died never blocks its task", () => {
-  it("takes over after the lease, marks the dead run abandoned and sends nothing twice", async () => {
+  it("takes over after the lease, marks the dead run abandoned, sends nothing twice", async () => {
     await postEvents([
       // Idle 1 h 45 min at 11:30, 2 h 15 min at 12:00.
       event("cart.updated", "2024-06-10T09:45:00Z", {

@@ -143,7 +143,7 @@ describe("weekly-newsletter", () => {
     expect(sent).toHaveLength(3);
   });
 
-  it("counts as unsubscribes only subscribers who left, not addresses that only opted out", async () => {
+  it("counts as unsubscribes only subscribers who left, not bare opt-outs", async () => {
     await postEvents([
       event("subscriber.unsubscribed", "2024-06-03T00:00:00Z", { email: "never@example.test" }),
     ]);

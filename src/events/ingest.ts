@@ -181,8 +181,8 @@ function upsertProducts(upserts: EventOf<"product.upserted">[], storeCurrency: s
     (json) => sql`INSERT INTO products
         (id, name, category, price_cents, currency, in_stock, first_seen_at, updated_at)
       SELECT ${field("productId")}, ${field("name")}, ${field("category")},
-        ${field("priceCents")}, coalesce(${field("currency")}, ${storeCurrency}), ${field("inStock")},
-        ${field("occurredAt")}, ${field("occurredAt")}
+        ${field("priceCents")}, coalesce(${field("currency")}, ${storeCurrency}),
+        ${field("inStock")}, ${field("occurredAt")}, ${field("occurredAt")}
       FROM json_each(${json}) WHERE true
       ON CONFLICT (id) DO UPDATE SET
         first_seen_at = min(products.first_seen_at, excluded.first_seen_at),

@@ -12,7 +12,9 @@ export interface TaskContext {
   env: Env;
   db: Database;
   store: Store;
-  /** The slot's instant in ms: the task's "now", so a late or repeated run sees the same windows. */
+  /**
+   * The slot's instant in ms: the task's "now", so a late or repeated run sees the same windows.
+   */
   slotTime: number;
   runId: number;
   /** The cron the task is scheduled by, read in `timeZone`, for its `nextRun`. */

@@ -115,7 +115,8 @@ async function markEarlierSlotsDone(cron: string, tickTime: number): Promise<voi
     const earlier = slotsBetween(entry.schedule.expression, zone, window, tickTime - 60_000);
     for (const slotTime of earlier) {
       await env.DB.prepare(
-        "INSERT INTO slot_claims (task, slot_time, claimed_at) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+        `INSERT INTO slot_claims (task, slot_time, claimed_at) VALUES (?, ?, 0)
+          ON CONFLICT DO NOTHING`,
       )
         .bind(entry.task.name, slotTime)
         .run();

@@ -29,10 +29,10 @@ export async function cartReminder(
 <p>${greeting}</p>
 <p>Your cart at ${storeName} is still waiting for you:</p>
 <table cellpadding="4">
-${cart.items.map(
-  (item) =>
-    html`<tr><td>${item.quantity} × ${item.name}</td><td>${money(item.quantity * item.unitPriceCents)}</td></tr>`,
-)}
+${cart.items.map((item) => {
+  const line = money(item.quantity * item.unitPriceCents);
+  return html`<tr><td>${item.quantity} × ${item.name}</td><td>${line}</td></tr>`;
+})}
 <tr><td><strong>Total</strong></td><td><strong>${money(cart.totalCents)}</strong></td></tr>
 </table>
 <p><a href="${cartLink}">Return to your cart</a></p>

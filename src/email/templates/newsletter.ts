@@ -16,8 +16,14 @@ export async function newsletterEmail(
 <h1>This week at ${storeName}</h1>
 ${sections.map(
   (section) => html`<h2>${section.category}</h2>
-${section.newProducts.length > 0 ? html`<p>New:</p><ul>${section.newProducts.map((p) => html`<li>${p.name} – ${formatMoney(p.priceCents, p.currency)}</li>`)}</ul>` : ""}
-${section.bestSellers.length > 0 ? html`<p>Best sellers:</p><ul>${section.bestSellers.map((p) => html`<li>${p.name}</li>`)}</ul>` : ""}`,
+${list(
+  "New",
+  section.newProducts.map((p) => `${p.name} – ${formatMoney(p.priceCents, p.currency)}`),
+)}
+${list(
+  "Best sellers",
+  section.bestSellers.map((p) => p.name),
+)}`,
 )}
 <p style="font-size:small">You get this because you subscribed at ${storeName}.
 <a href="${unsubscribeLink}">Unsubscribe</a>.</p>
@@ -36,4 +42,10 @@ ${section.bestSellers.length > 0 ? html`<p>Best sellers:</p><ul>${section.bestSe
     `Unsubscribe: ${unsubscribeLink}`,
   ].join("\n");
   return { subject, html: (await body).toString(), text };
+}
+
+/** A headed list, or nothing when it is empty. */
+function list(heading: string, entries: string[]) {
+  if (entries.length === 0) return "";
+  return html`<p>${heading}:</p><ul>${entries.map((entry) => html`<li>${entry}</li>`)}</ul>`;
 }
