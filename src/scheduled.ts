@@ -37,11 +37,12 @@ export async function dispatchCron(
     return;
   }
   for (const entry of entries) {
-    await tick(env, entry, controller.scheduledTime, controller.cron, invocationId);
+    await tickTask(env, entry, controller.scheduledTime, controller.cron, invocationId);
   }
 }
 
-async function tick(
+/** One task's share of a tick: its due slot, then the missed slots of its catch-up window. */
+export async function tickTask(
   env: Env,
   entry: ScheduledTask,
   tickTime: number,

@@ -4,7 +4,17 @@ import { describe, expect, it } from "vitest";
 import entry from "../src/index";
 import type { RunView } from "../src/runs/ledger";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
-import { api, event, fireCron, fireOne, postEvents, recordingEnv } from "./helpers/worker";
+import { tickTask } from "../src/scheduled";
+import { scheduledTask } from "../src/tasks/registry";
+import {
+  api,
+  deliverQueue,
+  event,
+  fireCron,
+  fireOne,
+  postEvents,
+  recordingEnv,
+} from "./helpers/worker";
 
 const reportCron = utcCrons["daily-sales-report"] ?? "";
 const cartCron = utcCrons["abandoned-cart-recovery"] ?? "";
@@ -165,6 +175,37 @@ describe("missed slots and steering", () => {
     // The next tick finds nothing more to catch up.
     const next = await fireCron(reportCron, "2024-06-13T07:00:00Z", env, { catchUp: true });
     expect(next.map((r) => r.status)).toEqual(["succeeded"]);
+  });
+
+  it("records missed slots without running them when the task's policy is skip", async () => {
+    const cleanup = scheduledTask("data-cleanup");
+    if (!cleanup) throw new Error("no data-cleanup task");
+    const skipping = { ...cleanup, missedSlots: "skip" as const };
+    // 12:00 BST; the 06:00 BST slot (05:00Z) lies in the 12-hour window and was never run.
+    await tickTask(env, skipping, Date.parse("2024-06-10T11:00:00Z"), "test", "inv-1");
+
+    const runs = await allRuns();
+    expect(runs.map((r) => [r.slotTime, r.status, r.note])).toEqual([
+      ["2024-06-10T11:00:00.000Z", "succeeded", null],
+      [
+        "2024-06-10T05:00:00.000Z",
+        "missed",
+        "no run took this slot in time; skipped by the task's policy",
+      ],
+    ]);
+  });
+
+  it("runs a queued retry of an overlapping slot once the task is free", async () => {
+    const outcome = await deliverQueue("shop-tasks-work", [
+      { kind: "run-slot", task: "daily-sales-report", slotTime: Date.parse("2024-06-10T07:00Z") },
+    ]);
+    expect(outcome.explicitAcks).toEqual(["msg-0"]);
+    const [run] = await allRuns();
+    expect(run).toMatchObject({
+      trigger: "retry",
+      status: "succeeded",
+      slotTime: "2024-06-10T07:00:00.000Z",
+    });
   });
 
   it("records a paused task's slots as skipped until it is resumed", async () => {
