@@ -4,12 +4,13 @@
  * task's catch-up window for slots nobody ran (an outage, a deploy gap), records each as
  * `missed`, and runs it late or skips it as the task's policy says.
  */
+import { alertOnMissedSlot } from "./alerts/watch";
 import { database } from "./db/client";
 import { normalizeCron } from "./lib/cron";
 import { log } from "./lib/log";
 import { recordNonRun } from "./runs/ledger";
 import { recordUnmatchedCron, runSlot } from "./runs/runner";
-import { claimSlot, unclaimedSlots } from "./runs/slot-claims";
+import { claimSlot, dropStaleClaims, isPaused, unclaimedSlots } from "./runs/slot-claims";
 import { slotsBetween } from "./schedule/task-schedule";
 import { utcCrons } from "./schedule/utc-crons.generated";
 import { storeFrom } from "./store";
@@ -56,8 +57,11 @@ export async function tickTask(
   const onTime = due !== undefined && tickTime - due < onTimeToleranceMs;
   if (onTime) await runSlot(env, entry, { slotTime: due, cron, trigger: "cron", invocationId });
 
-  const earlier = onTime ? slots.slice(0, -1) : slots;
   const db = database(env);
+  // While paused nothing is caught up: slots missed before the pause wait for the resume.
+  if (await isPaused(db, entry.task.name)) return;
+  const earlier = onTime ? slots.slice(0, -1) : slots;
+  await dropStaleClaims(db, entry.task.name, Date.now());
   const missed = await unclaimedSlots(db, entry.task.name, earlier);
   for (const slotTime of missed.slice(-maxCatchUpsPerTick)) {
     // Claiming first means two ticks never both record, or both run, the same missed slot.
@@ -79,6 +83,7 @@ export async function tickTask(
       Date.now(),
     );
     log("warn", "slot.missed", { task: entry.task.name, slotTime, policy: entry.missedSlots });
+    await alertOnMissedSlot(env, entry.task.name, slotTime);
     if (entry.missedSlots === "run") {
       await runSlot(env, entry, {
         slotTime,

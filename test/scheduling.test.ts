@@ -268,6 +268,74 @@ describe("missed slots and steering", () => {
     const run = await fireOne(cartCron, "2024-06-10T12:00:00Z", real.env);
     expect(run.dryRun).toBe(false);
     expect(real.sent.map((mail) => mail.to)).toEqual(["dry@example.test"]);
+    const logs = await env.DB.prepare("SELECT run_id AS runId FROM app_logs").all();
+    expect(logs.results).toEqual([{ runId: run.id }]);
+  });
+
+  it("refuses a manual run for a slot whose time has not come, or before 2000", async () => {
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
+    const future = await api(`/api/tasks/daily-sales-report/run?at=${tomorrow}`, {
+      method: "POST",
+    });
+    expect(future.status).toBe(400);
+    expect(await future.text()).toContain("at: is in the future");
+    const ancient = await api("/api/tasks/daily-sales-report/run?at=0099-06-02T08:00:00Z", {
+      method: "POST",
+    });
+    expect(ancient.status).toBe(400);
+    expect(await ancient.text()).toContain("at: must be in the year 2000 or later");
+  });
+
+  it("reads a manual run's `at` as the latest slot at or before it", async () => {
+    await fireOne(reportCron, "2024-06-10T07:00:00Z");
+    // A millisecond after 08:00 BST, and 09:30 BST: both name the 08:00 slot, already run.
+    for (const at of ["2024-06-10T07:00:00.001Z", "2024-06-10T08:30:00Z"]) {
+      const response = await api(`/api/tasks/daily-sales-report/run?at=${at}`, {
+        method: "POST",
+      });
+      expect(response.status).toBe(409);
+      expect(await response.json()).toMatchObject({ slotTime: "2024-06-10T07:00:00.000Z" });
+    }
+  });
+
+  it("keeps a slot skipped while paused skipped after the resume", async () => {
+    await fireCron(reportCron, "2024-06-09T07:00:00Z");
+    await api("/api/tasks/daily-sales-report/pause", { method: "POST" });
+    await fireCron(reportCron, "2024-06-10T07:00:00Z", env, { catchUp: true });
+    await api("/api/tasks/daily-sales-report/resume", { method: "POST" });
+
+    const runs = await fireCron(reportCron, "2024-06-11T07:00:00Z", env, { catchUp: true });
+    // Only the 11 June slot runs; 10 June stays skipped, nothing is caught up.
+    expect(runs.map((r) => [r.slotTime, r.status])).toEqual([
+      ["2024-06-11T07:00:00.000Z", "succeeded"],
+    ]);
+  });
+
+  it("leaves a finished run's slot alone when only its lock was left behind", async () => {
+    const run = await fireOne(reportCron, "2024-06-10T07:00:00Z");
+    // The run finished, then its invocation died before dropping the lock.
+    await env.DB.prepare(
+      "INSERT INTO task_locks (task, run_id, slot_time, lease_until) VALUES (?, ?, ?, 0)",
+    )
+      .bind("daily-sales-report", run.id, Date.parse("2024-06-10T07:00:00Z"))
+      .run();
+
+    const next = await fireCron(reportCron, "2024-06-11T07:00:00Z", env, { catchUp: true });
+    expect(next.map((r) => [r.slotTime, r.status])).toEqual([
+      ["2024-06-11T07:00:00.000Z", "succeeded"],
+    ]);
+    const first = (await allRuns()).find((r) => r.id === run.id);
+    expect(first?.status).toBe("succeeded");
+  });
+
+  it("frees a claim whose invocation died before it could start the run", async () => {
+    await env.DB.prepare(
+      "INSERT INTO slot_claims (task, slot_time, run_id, claimed_at) VALUES (?, ?, NULL, ?)",
+    )
+      .bind("daily-sales-report", Date.parse("2024-06-10T07:00:00Z"), Date.now() - 3 * 60_000)
+      .run();
+    const run = await fireOne(reportCron, "2024-06-10T07:00:00Z");
+    expect(run.status).toBe("succeeded");
   });
 
   it("validates a manual run's slot", async () => {

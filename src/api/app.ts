@@ -1,9 +1,15 @@
-/** The HTTP API: health, the event intake, task and run results, and e-mail link landings. */
+/**
+ * The HTTP API: health, the event intake, task and run results, the e-mail log, and e-mail
+ * link landings.
+ */
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { database } from "../db/client";
+import { alertsRoute } from "./alerts-route";
 import { ApiError, onApiError } from "./api-error";
+import { emailsRoute } from "./emails-route";
 import { eventsRoute } from "./events-route";
+import { failedItemsRoute } from "./failed-items-route";
 import { linksRoute } from "./links-route";
 import { requireToken } from "./require-token";
 import { runsRoute } from "./runs-route";
@@ -19,6 +25,9 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/api/events", eventsRoute)
   .route("/api/tasks", tasksRoute)
   .route("/api/runs", runsRoute)
+  .route("/api/emails", emailsRoute)
+  .route("/api/failed-items", failedItemsRoute)
+  .route("/api/alerts", alertsRoute)
   .notFound(() => {
     throw new ApiError("not_found", "no such route");
   })

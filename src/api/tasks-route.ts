@@ -10,7 +10,7 @@ import { database } from "../db/client";
 import { latestRun, type RunView } from "../runs/ledger";
 import { runSlot } from "../runs/runner";
 import { isPaused, setPaused } from "../runs/slot-claims";
-import { nextSlots, scheduleCron } from "../schedule/task-schedule";
+import { latestSlot, nextSlots, scheduleCron } from "../schedule/task-schedule";
 import { utcCrons } from "../schedule/utc-crons.generated";
 import { storeFrom } from "../store";
 import { type ScheduledTask, scheduledTask, scheduledTasks, zoneOf } from "../tasks/registry";
@@ -20,8 +20,12 @@ import { parseQuery } from "./query";
 const runQuery = z
   .object({
     at: z.iso
-      .datetime({ offset: true, error: "must be an ISO-8601 instant such as 2024-06-10T08:00Z" })
+      .datetime({ offset: true, error: "must be an ISO-8601 instant such as 2024-06-10T08:00:00Z" })
       .transform((at) => Date.parse(at))
+      .refine((at) => at >= earliestSlot, "must be in the year 2000 or later")
+      .refine((at) => at <= Date.now() + 60_000, {
+        error: "is in the future: a slot can only run once its time has come",
+      })
       .optional(),
     dryRun: z.enum(["true", "false"], { error: "must be true or false" }).optional(),
   })
@@ -62,7 +66,7 @@ export const tasksRoute = new Hono<{ Bindings: Env }>()
     const entry = known(c.req.param("name"));
     const query = parseQuery(runQuery, c.req.query());
     const run = await runSlot(c.env, entry, {
-      slotTime: query.at ?? Date.now(),
+      slotTime: query.at === undefined ? Date.now() : slotAtOrBefore(entry, c.env, query.at),
       cron: null,
       trigger: "manual",
       invocationId: crypto.randomUUID(),
@@ -81,6 +85,25 @@ export const tasksRoute = new Hono<{ Bindings: Env }>()
     await setPaused(database(c.env), entry.task.name, false, Date.now());
     return c.json({ task: entry.task.name, paused: false });
   });
+
+const earliestSlot = Date.UTC(2000, 0, 1);
+const slotLookBackMs = 8 * 86_400_000;
+
+/**
+ * `at` names a slot: the schedule's latest slot at or before it, so `08:00:00.001` is the 08:00
+ * slot and cannot run it a second time.
+ */
+function slotAtOrBefore(entry: ScheduledTask, env: Env, at: number): number {
+  const zone = zoneOf(entry, storeFrom(env).timeZone);
+  const slot = latestSlot(entry.schedule.expression, zone, at, slotLookBackMs);
+  if (slot === null) {
+    throw new ApiError(
+      "bad_request",
+      `at: the schedule "${entry.schedule.expression}" has no slot in the 8 days before it`,
+    );
+  }
+  return slot;
+}
 
 function known(name: string): ScheduledTask {
   const entry = scheduledTask(name);

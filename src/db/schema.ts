@@ -235,7 +235,13 @@ export const emails = sqliteTable(
     campaignId: text("campaign_id"),
     template: text("template").notNull(),
     recipient: text("recipient").notNull(),
-    status: text("status", { enum: ["claimed", "sent", "failed", "skipped"] }).notNull(),
+    /**
+     * `claimed` while a send is in flight (or was lost with its process), `retrying` after a
+     * passing failure while a Queue retry is pending, `sent`, `failed` for good, or `skipped`.
+     */
+    status: text("status", {
+      enum: ["claimed", "retrying", "sent", "failed", "skipped"],
+    }).notNull(),
     attempts: integer("attempts").notNull().default(0),
     claimedAt: integer("claimed_at").notNull(),
     sentAt: integer("sent_at"),
@@ -309,4 +315,44 @@ export const failedItems = sqliteTable("failed_items", {
   error: text("error"),
   attempts: integer("attempts").notNull(),
   failedAt: integer("failed_at").notNull(),
+  /** Replays an admin asked for, successful or not. */
+  replays: integer("replays").notNull().default(0),
+  /** When a replay last went through; null until one does. */
+  replayedAt: integer("replayed_at"),
+  /** Why the last replay failed; null after a successful one. */
+  replayError: text("replay_error"),
 });
+
+/**
+ * An incident, open from its first alert until its recovery. Opening an incident that is
+ * already open changes nothing, so a person hears of it once, not once per item.
+ */
+export const incidents = sqliteTable("incidents", {
+  /** What is wrong, e.g. `run-failed:daily-sales-report` or `dead-letters`. */
+  key: text("key").primaryKey(),
+  openedAt: integer("opened_at").notNull(),
+  /** Null while the incident is open. */
+  resolvedAt: integer("resolved_at"),
+});
+
+/** Every alert sent: an incident raised or its recovery, and how the notices went out. */
+export const alerts = sqliteTable(
+  "alerts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    incident: text("incident").notNull(),
+    kind: text("kind", {
+      enum: ["run-failed", "run-errors", "slot-missed", "dead-letters"],
+    }).notNull(),
+    state: text("state", { enum: ["raised", "recovered"] }).notNull(),
+    summary: text("summary").notNull(),
+    /** JSON: the run, slot or counts behind the alert. */
+    detail: text("detail").notNull(),
+    at: integer("at").notNull(),
+    /** Alert recipients the e-mail went to. */
+    emailed: integer("emailed").notNull().default(0),
+    /** `sent`, `not configured`, or why the POST failed. */
+    webhook: text("webhook"),
+  },
+  (t) => [index("alerts_incident").on(t.incident, t.id)],
+);

@@ -7,7 +7,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { jsonChunks } from "../db/json-chunks";
 import { campaignBatches, campaigns } from "../db/schema";
-import { claimEmails, deliver, type OutgoingEmail, settleEmails } from "../email/outbox";
+import { claimEmails, type OutgoingEmail, sendClaimedEmails } from "../email/outbox";
 import { newsletterEmail } from "../email/templates/newsletter";
 import { unsubscribeLink } from "../email/unsubscribe-link";
 import { RetryLater } from "../queue/retry-later";
@@ -79,8 +79,7 @@ export async function sendNewsletterBatch(
     );
     outgoing.push({ key, to: subscriber.email, ...email, headers: unsubscribe.headers });
   }
-  const delivery = await deliver(env, store.senderAddress, outgoing);
-  await settleEmails(db, delivery.outcomes, Date.now());
+  await sendClaimedEmails(env, db, store.senderAddress, outgoing);
 
   await db
     .insert(campaignBatches)

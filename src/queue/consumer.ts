@@ -1,10 +1,14 @@
 /**
  * The Queue consumer decides per message: ack on success, retry with a growing delay on a fault.
  * After the last retry Cloudflare moves the message to the dead-letter queue, whose consumer
- * stores it in D1 for review, so nothing is lost.
+ * stores it in D1 for review and replay, so nothing is lost, and raises an alert.
  */
-import { database } from "../db/client";
+import { sql } from "drizzle-orm";
+import { alertOnDeadLetters } from "../alerts/watch";
+import { type Database, database } from "../db/client";
 import { failedItems } from "../db/schema";
+import { type EmailRetry, isEmailRetry } from "../email/outbox";
+import { resendEmail } from "../email/resend";
 import { errorMessage, log } from "../lib/log";
 import type { NewsletterBatch } from "../newsletter/content";
 import { sendNewsletterBatch } from "../newsletter/send-batch";
@@ -16,29 +20,26 @@ import { RetryLater } from "./retry-later";
 export const deadLetterQueue = "shop-tasks-dead-letters";
 const maxDelaySeconds = 3600;
 
-export type WorkMessage = NewsletterBatch | DeferredSlot;
+export type WorkMessage = NewsletterBatch | DeferredSlot | EmailRetry;
+
+export interface WorkContext {
+  invocationId: string;
+  /** Deliveries of this message so far, this one included. */
+  attempts: number;
+  /** An admin's replay of a dead letter, not a Queue delivery. */
+  replay: boolean;
+}
 
 export async function consumeBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  const db = database(env);
   if (batch.queue === deadLetterQueue) {
     await keepDeadLetters(batch, env);
     return;
   }
-  const store = storeFrom(env);
   const invocationId = crypto.randomUUID();
   for (const message of batch.messages) {
     try {
-      const work = message.body as WorkMessage | { kind?: unknown } | null;
-      if (work?.kind === "newsletter-batch") {
-        await sendNewsletterBatch(env, db, store, work as NewsletterBatch);
-      } else if (work?.kind === "run-slot" && "task" in work && "slotTime" in work) {
-        const entry = scheduledTask(work.task);
-        if (!entry) throw new Error(`no task named ${JSON.stringify(work.task)}`);
-        const slot = { slotTime: work.slotTime, cron: null, invocationId };
-        await runSlot(env, entry, { ...slot, trigger: "retry" });
-      } else {
-        throw new Error(`unknown work message kind ${JSON.stringify(work?.kind)}`);
-      }
+      const context = { invocationId, attempts: message.attempts, replay: false };
+      await processWork(env, message.body, context);
       message.ack();
     } catch (error) {
       const delaySeconds = retryDelay(error, message.attempts);
@@ -51,6 +52,28 @@ export async function consumeBatch(batch: MessageBatch<unknown>, env: Env): Prom
       });
       message.retry({ delaySeconds });
     }
+  }
+}
+
+/**
+ * Does the work one message asks for; throws when it should be tried again. The Queue consumer
+ * and the replay of a dead letter both come through here, so both meet the same idempotency keys.
+ */
+export async function processWork(env: Env, body: unknown, context: WorkContext): Promise<void> {
+  const db = database(env);
+  const work = body as WorkMessage | { kind?: unknown } | null;
+  if (work?.kind === "newsletter-batch") {
+    await sendNewsletterBatch(env, db, storeFrom(env), work as NewsletterBatch);
+  } else if (work?.kind === "email-retry") {
+    if (!isEmailRetry(work)) throw new Error("an email-retry message needs a key and an email");
+    await resendEmail(env, db, work, context);
+  } else if (work?.kind === "run-slot" && "task" in work && "slotTime" in work) {
+    const entry = scheduledTask(work.task);
+    if (!entry) throw new Error(`no task named ${JSON.stringify(work.task)}`);
+    const slot = { slotTime: work.slotTime, cron: null, invocationId: context.invocationId };
+    await runSlot(env, entry, { ...slot, trigger: "retry" });
+  } else {
+    throw new Error(`unknown work message kind ${JSON.stringify(work?.kind)}`);
   }
 }
 
@@ -72,6 +95,7 @@ async function keepDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<
         attempts: message.attempts,
         failedAt: Date.now(),
       });
+      await giveUpOnEmail(db, message.body);
       log("error", "queue.dead_letter_stored", { messageId: message.id });
       message.ack();
     } catch (error) {
@@ -82,4 +106,14 @@ async function keepDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<
       message.retry({ delaySeconds: 60 });
     }
   }
+  await alertOnDeadLetters(env);
+}
+
+/** A dead-lettered e-mail retry leaves its key `failed` (until a replay), not `retrying`. */
+async function giveUpOnEmail(db: Database, body: unknown): Promise<void> {
+  const work = body as { kind?: unknown; key?: unknown } | null;
+  if (work?.kind !== "email-retry" || typeof work.key !== "string") return;
+  await db.run(sql`UPDATE emails SET status = 'failed',
+      error = 'Queue retries exhausted: ' || coalesce(error, 'unknown error')
+    WHERE idempotency_key = ${work.key} AND status = 'retrying'`);
 }

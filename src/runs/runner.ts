@@ -1,8 +1,10 @@
 /**
  * Runs one task for one slot, at most once: it claims the slot, takes the task's lock (or applies
  * the overlap policy), keeps the lock's lease alive with heartbeats, and records every outcome
- * in the ledger, including the runs that did not happen and why.
+ * in the ledger, including the runs that did not happen and why. A failed run, or one whose
+ * result reports too many errors, raises an alert; a good run closes them.
  */
+import { alertOnRun } from "../alerts/watch";
 import { database } from "../db/client";
 import { appLogs } from "../db/schema";
 import { countStatements } from "../db/statement-counter";
@@ -23,6 +25,7 @@ import {
   acquireTaskLock,
   bindClaim,
   claimSlot,
+  dropStaleClaims,
   heartbeatEveryMs,
   isPaused,
   reapExpiredLock,
@@ -59,10 +62,15 @@ export async function runSlot(env: Env, entry: ScheduledTask, slot: SlotRequest)
   if (slot.dryRun) return execute(env, entry, request);
 
   if (slot.trigger !== "manual" && (await isPaused(db, task.name))) {
-    const id = await recordNonRun(db, request, "skipped", "the task is paused", now);
+    // The slot is claimed as skipped, so no catch-up runs it after the task is resumed.
+    const claimed = alreadyClaimed || (await claimSlot(db, task.name, slot.slotTime, now));
+    const note = claimed ? "the task is paused" : "the task is paused (slot already claimed)";
+    const id = await recordNonRun(db, request, "skipped", note, now);
+    if (claimed) await bindClaim(db, task.name, slot.slotTime, id);
     return settled(db, id);
   }
 
+  await dropStaleClaims(db, task.name, now);
   const abandoned = await reapExpiredLock(db, task.name, now);
   if (abandoned !== null) {
     log("warn", "run.abandoned", { runId: abandoned, task: task.name, takenOverAt: now });
@@ -162,7 +170,11 @@ async function execute(
   }
 
   const run = await settled(db, runId);
-  if (!run.dryRun) await cacheLatestRun(env.CACHE, run);
+  if (!run.dryRun) {
+    await cacheLatestRun(env.CACHE, run);
+    await alertOnRun(env, run);
+  }
+  if (run.dryRun) return run;
   await db.insert(appLogs).values({
     at: Date.now(),
     level: run.status === "failed" ? "error" : "info",
@@ -199,5 +211,7 @@ export async function recordUnmatchedCron(
   const error = `no task is scheduled by cron "${cron}"`;
   await finishRun(db, runId, { status: "failed", error }, now);
   log("error", "cron.unmatched", { runId, cron });
-  return settled(db, runId);
+  const run = await settled(db, runId);
+  await alertOnRun(env, run);
+  return run;
 }

@@ -31,6 +31,15 @@ export async function releaseSlot(db: Database, task: string, slotTime: number) 
   await db.run(sql`DELETE FROM slot_claims WHERE task = ${task} AND slot_time = ${slotTime}`);
 }
 
+/**
+ * A claim with no run after a whole lease was left by an invocation that died between claiming
+ * and starting: it is dropped so that the slot can be claimed again.
+ */
+export async function dropStaleClaims(db: Database, task: string, now: number) {
+  await db.run(sql`DELETE FROM slot_claims
+    WHERE task = ${task} AND run_id IS NULL AND claimed_at < ${now - leaseMs}`);
+}
+
 /** The slots of `task` among `slotTimes` that nobody has claimed. */
 export async function unclaimedSlots(
   db: Database,
@@ -60,11 +69,14 @@ export async function reapExpiredLock(
       WHERE task = ${task} AND lease_until < ${now}`,
   );
   if (!dead) return null;
-  await db.run(sql`UPDATE runs SET status = 'abandoned', finished_at = ${now},
+  const marked = await db.run(sql`UPDATE runs SET status = 'abandoned', finished_at = ${now},
       note = 'its lease expired without a heartbeat'
     WHERE id = ${dead.runId} AND status = 'running'`);
-  await db.run(sql`DELETE FROM slot_claims
-    WHERE task = ${task} AND slot_time = ${dead.slotTime} AND run_id = ${dead.runId}`);
+  // A run that finished but died before dropping its lock keeps its slot: it did its work.
+  if (marked.meta.changes === 1) {
+    await db.run(sql`DELETE FROM slot_claims
+      WHERE task = ${task} AND slot_time = ${dead.slotTime} AND run_id = ${dead.runId}`);
+  }
   await db.run(sql`DELETE FROM task_locks
     WHERE task = ${task} AND run_id = ${dead.runId} AND lease_until < ${now}`);
   return dead.runId;

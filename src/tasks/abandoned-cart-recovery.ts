@@ -5,7 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import { jsonChunks } from "../db/json-chunks";
-import { claimEmails, deliver, type OutgoingEmail, settleEmails } from "../email/outbox";
+import { claimEmails, type OutgoingEmail, sendClaimedEmails } from "../email/outbox";
 import { cartReminder } from "../email/templates/cart-reminder";
 import { unsubscribeLink } from "../email/unsubscribe-link";
 import { nextFireTime } from "../lib/cron";
@@ -52,13 +52,21 @@ interface CartSurvey {
 interface ReminderDelivery {
   sent: number;
   failed: number;
+  /** Of the failed, those with a passing fault, handed to the Queue for a later resend. */
+  retryQueued: number;
   /** Keys another run claimed between the survey and this run's claim. */
   lostClaims: number;
   /** Wall time of the sends, or null when nothing was sent. */
   deliveryMs: number | null;
 }
 
-const nothingSent: ReminderDelivery = { sent: 0, failed: 0, lostClaims: 0, deliveryMs: null };
+const nothingSent: ReminderDelivery = {
+  sent: 0,
+  failed: 0,
+  retryQueued: 0,
+  lostClaims: 0,
+  deliveryMs: null,
+};
 
 export const abandonedCartRecovery: Task = {
   name: "abandoned-cart-recovery",
@@ -147,13 +155,13 @@ async function sendReminders(
     );
     messages.push({ key, to: cart.address, ...message, headers: unsubscribe.headers });
   }
-  const delivery = await deliver(env, store.senderAddress, messages);
-  await settleEmails(db, delivery.outcomes, Date.now());
+  const delivery = await sendClaimedEmails(env, db, store.senderAddress, messages);
 
   const sent = delivery.outcomes.filter((outcome) => outcome.status === "sent").length;
   return {
     sent,
     failed: delivery.outcomes.length - sent,
+    retryQueued: delivery.outcomes.filter((outcome) => outcome.status === "retrying").length,
     lostClaims: eligible.length - won.size,
     deliveryMs: messages.length > 0 ? delivery.elapsedMs : null,
   };
@@ -162,7 +170,7 @@ async function sendReminders(
 function recoveryResult(
   { slotTime, cron, timeZone }: TaskContext,
   { candidates, eligible, skippedBy, items }: CartSurvey,
-  { sent, failed, lostClaims, deliveryMs }: ReminderDelivery,
+  { sent, failed, retryQueued, lostClaims, deliveryMs }: ReminderDelivery,
   started: number,
 ) {
   const executionTime = Date.now() - started;
@@ -180,6 +188,7 @@ function recoveryResult(
       discoveredCarts: candidates.length,
       eligibleForRecovery: eligible.length,
       duplicatesPrevented: skippedBy.alreadyReminded + lostClaims,
+      retryQueued,
       ...cartValues(eligible),
       topCategories: topCategories(items),
       emailTemplatesUsed: sent > 0 ? { [template]: sent } : {},

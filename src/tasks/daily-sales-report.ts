@@ -6,7 +6,7 @@
 import { sql } from "drizzle-orm";
 import { readBatch } from "../db/batch";
 import { reports } from "../db/schema";
-import { claimEmails, deliver, settleEmails } from "../email/outbox";
+import { claimEmails, sendClaimedEmails } from "../email/outbox";
 import { salesReportEmail } from "../email/templates/sales-report";
 import { nextFireTime } from "../lib/cron";
 import { dayBefore, type LocalDay, localDay, localHour } from "../lib/local-day";
@@ -45,6 +45,8 @@ export interface SalesFigures {
 interface ReportDelivery {
   sent: number;
   failed: number;
+  /** Of the failed, those with a passing fault, handed to the Queue for a later resend. */
+  retryQueued: number;
   /** Recipients whose key for the date was already taken: not e-mailed again. */
   duplicatesPrevented: number;
 }
@@ -61,7 +63,7 @@ async function reportYesterday(context: TaskContext) {
   if (context.dryRun) {
     const recipients = await plannedRecipients(context, report);
     const duplicatesPrevented = recipients.filter((recipient) => recipient.duplicate).length;
-    const delivery = { sent: 0, failed: 0, duplicatesPrevented, storedAt: null };
+    const delivery = { sent: 0, failed: 0, retryQueued: 0, duplicatesPrevented, storedAt: null };
     const { reportId, htmlKey, jsonKey } = report;
     return dryRunResult(
       reportResult(context, figures, report, delivery, started),
@@ -146,18 +148,19 @@ async function emailReport(
   message: { subject: string; html: string; text: string },
 ): Promise<ReportDelivery> {
   const won = await claimEmails(db, claims, Date.now());
-  const delivery = await deliver(
+  const delivery = await sendClaimedEmails(
     env,
+    db,
     store.senderAddress,
     claims
       .filter((claim) => won.has(claim.key))
       .map((claim) => ({ key: claim.key, to: claim.recipient, ...message })),
   );
-  await settleEmails(db, delivery.outcomes, Date.now());
   const sent = delivery.outcomes.filter((outcome) => outcome.status === "sent").length;
   return {
     sent,
     failed: delivery.outcomes.length - sent,
+    retryQueued: delivery.outcomes.filter((outcome) => outcome.status === "retrying").length,
     duplicatesPrevented: claims.length - won.size,
   };
 }
@@ -197,6 +200,7 @@ function reportResult(
       emailsSent: sent,
       emailErrors: failed,
       duplicatesPrevented: delivery.duplicatesPrevented,
+      retryQueued: delivery.retryQueued,
       generationTime: Date.now() - started,
     },
     insights: {

@@ -5,6 +5,7 @@
 import { sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { jsonChunks } from "../db/json-chunks";
+import type { EmailStatus as EmailKeyStatus } from "../email/email-log";
 
 /**
  * A task's normal result marked as a dry run, with its own message and the plan of what a real
@@ -18,7 +19,7 @@ export function dryRunResult<Result extends object, Plan extends object>(
   return { ...result, message: `Dry run: ${message}`, dryRun: true as const, plan };
 }
 
-export type EmailKeyStatus = "claimed" | "sent" | "failed" | "skipped";
+export type { EmailStatus as EmailKeyStatus } from "../email/email-log";
 
 /**
  * The status of each key already in the e-mail log. A key found here, whatever its status,

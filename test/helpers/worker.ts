@@ -9,8 +9,10 @@ import {
 import { env } from "cloudflare:workers";
 import entry from "../../src/index";
 import type { RunView } from "../../src/runs/ledger";
+import { runSlot } from "../../src/runs/runner";
 import { slotsBetween } from "../../src/schedule/task-schedule";
 import { tasksForUtcCron } from "../../src/scheduled";
+import { scheduledTask } from "../../src/tasks/registry";
 
 export const token = "test-api-token";
 
@@ -115,7 +117,8 @@ async function markEarlierSlotsDone(cron: string, tickTime: number): Promise<voi
     const earlier = slotsBetween(entry.schedule.expression, zone, window, tickTime - 60_000);
     for (const slotTime of earlier) {
       await env.DB.prepare(
-        `INSERT INTO slot_claims (task, slot_time, claimed_at) VALUES (?, ?, 0)
+        // Run 0 stands for "a run before this test".
+        `INSERT INTO slot_claims (task, slot_time, run_id, claimed_at) VALUES (?, ?, 0, 0)
           ON CONFLICT DO NOTHING`,
       )
         .bind(entry.task.name, slotTime)
@@ -150,4 +153,20 @@ let counter = 0;
 export function event(type: string, occurredAt: string, data: Record<string, unknown>) {
   counter += 1;
   return { id: `test-${type}-${counter}`, type, occurredAt, data };
+}
+
+/**
+ * Runs a task for a slot straight through the runner, past the API's slot snapping: how a
+ * second run of the same work would look if the slot layer ever let one through.
+ */
+export async function runDirectly(taskName: string, slot: string, testEnv: Env = env) {
+  const entry = scheduledTask(taskName);
+  if (!entry) throw new Error(`no task ${taskName}`);
+  const run = await runSlot(testEnv, entry, {
+    slotTime: Date.parse(slot),
+    cron: null,
+    trigger: "manual",
+    invocationId: "test",
+  });
+  return run as RunView & { result: Record<string, any> };
 }

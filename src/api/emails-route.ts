@@ -1,0 +1,49 @@
+/** `GET /api/emails`: the e-mail log, newest claim first, cursor-paged, addresses masked. */
+import { Hono } from "hono";
+import { z } from "zod";
+import { database } from "../db/client";
+import { emailStatuses, listEmails } from "../email/email-log";
+import { tasks } from "../tasks/registry";
+import { parseQuery } from "./query";
+
+/** Alert e-mails are logged under the task `alerts`. */
+const taskNames: string[] = [...tasks.map((task) => task.name), "alerts"];
+
+const listQuery = z
+  .object({
+    task: z
+      .string()
+      .refine((name) => taskNames.includes(name), {
+        error: `must be one of ${taskNames.join(", ")}`,
+      })
+      .optional(),
+    runId: z
+      .string()
+      .regex(/^[1-9]\d{0,15}$/, "must be a run id (a positive integer)")
+      .transform(Number)
+      .optional(),
+    status: z.enum(emailStatuses).optional(),
+    limit: z
+      .string()
+      .regex(/^(100|[1-9]\d?)$/, "must be a whole number from 1 to 100")
+      .transform(Number)
+      .default(20),
+    cursor: z
+      .string()
+      .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
+      .transform(Number)
+      .optional(),
+  })
+  .strict();
+
+export const emailsRoute = new Hono<{ Bindings: Env }>().get("/", async (c) => {
+  const query = parseQuery(listQuery, c.req.query());
+  const page = await listEmails(database(c.env), {
+    task: query.task,
+    runId: query.runId,
+    status: query.status,
+    before: query.cursor,
+    limit: query.limit,
+  });
+  return c.json(page);
+});
