@@ -147,7 +147,12 @@ describe("alerts", () => {
     const posts = fakeWebhook();
     const { env: testEnv } = alertingEnv();
     // Retries of e-mails nobody claimed: replaying them sends nothing and succeeds.
-    const retry = (key: string) => ({ kind: "email-retry", key, from: "s@x.test", email: {} });
+    const retry = (key: string) => ({
+      kind: "email-retry",
+      key,
+      from: "shop@example.test",
+      email: { key, to: "x@example.test", subject: "s", html: "", text: "t" },
+    });
 
     await deliverQueue("shop-tasks-dead-letters", [retry("k1")], testEnv, 6);
     await deliverQueue("shop-tasks-dead-letters", [retry("k2")], testEnv, 6);

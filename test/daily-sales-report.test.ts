@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
-import { api, event, fireOne, postEvents, recordingEnv, runDirectly } from "./helpers/worker";
+import { event, fireOne, postEvents, recordingEnv, runDirectly } from "./helpers/worker";
 
 const cron = utcCrons["daily-sales-report"] ?? "";
 

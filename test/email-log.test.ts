@@ -53,7 +53,7 @@ describe("GET /api/emails", () => {
         "failed",
         "2024-06-10T12:00:00Z",
         null,
-        "invalid recipient",
+        "invalid recipient <bob@example.test>",
       ),
       claim(
         "daily-report:2024-06-09:owner@example.test",
@@ -104,7 +104,7 @@ describe("GET /api/emails", () => {
     expect(byRun.body.emails[0]).toMatchObject({
       idempotencyKey: "cart-reminder:B:stage-1",
       recipient: "b***@example.test",
-      error: "invalid recipient",
+      error: "invalid recipient <b***@example.test>",
     });
   });
 

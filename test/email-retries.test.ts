@@ -247,6 +247,16 @@ describe("retries through the Queue", () => {
     });
   });
 
+  it("retries a malformed e-mail retry toward the dead-letter store, sending nothing", async () => {
+    const mail = faultyMail(() => null);
+    const malformed = { kind: "email-retry", key: "k" };
+
+    const outcome = await deliverQueue(work, [malformed], { ...env, EMAIL: mail.EMAIL });
+
+    expect(outcome.retryMessages.map((retry) => retry.msgId)).toEqual(["msg-0"]);
+    expect(mail.tries).toEqual([]);
+  });
+
   it("never resends a key left claimed by a run that died before its send finished", async () => {
     await env.DB.prepare(
       `INSERT INTO emails (idempotency_key, task, template, recipient, status, attempts,

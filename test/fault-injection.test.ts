@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
-import { emailRows, faultyMail } from "./helpers/faults";
+import { capturingQueue, emailRows, faultyMail } from "./helpers/faults";
 import { api, deliverQueue, event, fireOne, postEvents } from "./helpers/worker";
 
 const cartCron = utcCrons["abandoned-cart-recovery"] ?? "";
@@ -98,6 +98,60 @@ describe("fault injection", () => {
     expect(alerts.map((alert) => [alert.incident, alert.state])).toEqual([
       ["run-failed:abandoned-cart-recovery", "recovered"],
       ["run-failed:abandoned-cart-recovery", "raised"],
+    ]);
+  });
+
+  it("keeps an e-mail the service refuses for good, alerts, and sends it once on replay", async () => {
+    await postEvents([
+      event("cart.updated", "2024-06-10T09:00:00Z", {
+        cartId: "c1",
+        email: "c1@example.test",
+        currency: "GBP",
+        items: [{ productId: "mug", quantity: 1, unitPriceCents: 800 }],
+      }),
+    ]);
+    const state = { down: true };
+    const mail = faultyMail(() => (state.down ? "503 service unavailable" : null));
+    const queue = capturingQueue();
+    const testEnv = {
+      ...env,
+      EMAIL: mail.EMAIL,
+      WORK_QUEUE: queue.WORK_QUEUE,
+      ALERT_RECIPIENTS: "",
+    };
+
+    // The run hands the e-mail to the Queue; five deliveries fail; the sixth is a dead letter.
+    await fireOne(cartCron, "2024-06-10T12:00:00Z", testEnv);
+    const bodies = queue.queued.map((queued) => queued.body);
+    for (let attempts = 1; attempts <= 5; attempts++) {
+      const outcome = await deliverQueue("shop-tasks-work", bodies, testEnv, attempts);
+      expect(outcome.retryMessages).toHaveLength(1);
+    }
+    await deliverQueue("shop-tasks-dead-letters", bodies, testEnv, 6);
+
+    expect(mail.sent).toEqual([]);
+    // 3 sends in the run and 3 in each of the 5 Queue deliveries.
+    expect(mail.tries).toHaveLength(18);
+    expect(await emailRows()).toEqual([
+      {
+        key: "cart-reminder:c1:stage-1",
+        status: "failed",
+        attempts: 18,
+        error: "Queue retries exhausted: 503 service unavailable",
+      },
+    ]);
+    const listed = (await (await api("/api/failed-items")).json()) as any;
+    expect(listed.failedItems).toHaveLength(1);
+
+    state.down = false;
+    await api("/api/failed-items/1/retry", { method: "POST" }, testEnv);
+    await api("/api/failed-items/1/retry", { method: "POST" }, testEnv);
+
+    expect(mail.sent.map((sent) => sent.to)).toEqual(["c1@example.test"]);
+    const { alerts } = (await (await api("/api/alerts")).json()) as { alerts: any[] };
+    expect(alerts.map((alert) => [alert.incident, alert.state])).toEqual([
+      ["dead-letters", "recovered"],
+      ["dead-letters", "raised"],
     ]);
   });
 });

@@ -95,6 +95,7 @@ async function recordAndNotify(
   }
 }
 
+/** A page of the alert log, newest first, older than `before` when given. */
 export async function listAlerts(
   db: Database,
   filter: { before?: number; limit: number },

@@ -75,6 +75,8 @@ function entryOf({ position: _position, ...row }: EmailRow): EmailLogEntry {
     ...row,
     claimedAt: new Date(row.claimedAt).toISOString(),
     sentAt: row.sentAt === null ? null : new Date(row.sentAt).toISOString(),
+    // The mail service may quote the address in its error.
+    error: row.error?.replace(/[^\s<>"',;:]+@[^\s<>"',;]+/g, maskEmail) ?? null,
     recipient: maskEmail(row.recipient),
   };
 }

@@ -70,13 +70,7 @@ export async function sendNewsletterBatch(
     );
     const interests = JSON.parse(subscriber.categories) as string[];
     const { sections } = sectionsFor(content, interests);
-    const email = await newsletterEmail(
-      store.name,
-      store.currency,
-      campaign.weekOf,
-      sections,
-      unsubscribe.link,
-    );
+    const email = await newsletterEmail(store.name, campaign.weekOf, sections, unsubscribe.link);
     outgoing.push({ key, to: subscriber.email, ...email, headers: unsubscribe.headers });
   }
   await sendClaimedEmails(env, db, store.senderAddress, outgoing);

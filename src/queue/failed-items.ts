@@ -26,6 +26,7 @@ export interface FailedItemView {
   replayError: string | null;
 }
 
+/** A page of failed items, newest first, older than `before` when given. */
 export async function listFailedItems(
   db: Database,
   filter: { before?: number; limit: number },
@@ -41,6 +42,7 @@ export async function listFailedItems(
   return rows.map(viewOf);
 }
 
+/** One failed item as the API shows it, or null. */
 export async function readFailedItem(db: Database, id: number): Promise<FailedItemView | null> {
   const [row] = await db.select().from(failedItems).where(eq(failedItems.id, id)).limit(1);
   return row ? viewOf(row) : null;
@@ -103,8 +105,14 @@ function viewOf(row: typeof failedItems.$inferSelect): FailedItemView {
 const address = /^[^\s@]+@[^\s@]+$/;
 const bodies = new Set(["html", "text"]);
 
-/** Masks each address, alone or ending a key (`newsletter:c:jane@…`); shortens bodies. */
+/**
+ * Masks each address, alone or ending a key (`newsletter:c:jane@…`); shortens bodies to their
+ * size and headers to their names, since an unsubscribe link's token carries the address.
+ */
 function redact(value: unknown, field?: string): unknown {
+  if (field === "headers" && typeof value === "object" && value !== null) {
+    return Object.keys(value);
+  }
   if (typeof value === "string") {
     if (field && bodies.has(field)) return `(${value.length} characters)`;
     const colon = value.lastIndexOf(":");

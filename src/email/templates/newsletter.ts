@@ -5,7 +5,6 @@ import type { WeeklyContent } from "../../newsletter/content";
 
 export async function newsletterEmail(
   storeName: string,
-  currency: string,
   weekOf: string,
   sections: WeeklyContent["categories"],
   unsubscribeLink: string,
