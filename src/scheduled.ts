@@ -4,7 +4,7 @@
  * task's catch-up window for slots nobody ran (an outage, a deploy gap), records each as
  * `missed`, and runs it late or skips it as the task's policy says.
  */
-import { alertOnMissedSlot } from "./alerts/watch";
+import { alertOnMissedSlots } from "./alerts/watch";
 import { database } from "./db/client";
 import { normalizeCron } from "./lib/cron";
 import { log } from "./lib/log";
@@ -63,9 +63,14 @@ export async function tickTask(
   const earlier = onTime ? slots.slice(0, -1) : slots;
   await dropStaleClaims(db, entry.task.name, Date.now());
   const missed = await unclaimedSlots(db, entry.task.name, earlier);
+  // Claiming first means two ticks never both record, or both run, the same missed slot.
+  const claimed: number[] = [];
   for (const slotTime of missed.slice(-maxCatchUpsPerTick)) {
-    // Claiming first means two ticks never both record, or both run, the same missed slot.
-    if (!(await claimSlot(db, entry.task.name, slotTime, Date.now()))) continue;
+    if (await claimSlot(db, entry.task.name, slotTime, Date.now())) claimed.push(slotTime);
+  }
+  const policy =
+    entry.missedSlots === "run" ? "running it now (catch-up)" : "skipped by the task's policy";
+  for (const slotTime of claimed) {
     const request = {
       task: entry.task.name,
       cron,
@@ -73,25 +78,19 @@ export async function tickTask(
       trigger: "cron" as const,
       invocationId,
     };
-    const policy =
-      entry.missedSlots === "run" ? "running it now (catch-up)" : "skipped by the task's policy";
-    await recordNonRun(
-      db,
-      request,
-      "missed",
-      `no run took this slot in time; ${policy}`,
-      Date.now(),
-    );
+    const note = `no run took this slot in time; ${policy}`;
+    await recordNonRun(db, request, "missed", note, Date.now());
     log("warn", "slot.missed", { task: entry.task.name, slotTime, policy: entry.missedSlots });
-    await alertOnMissedSlot(env, entry.task.name, slotTime);
-    if (entry.missedSlots === "run") {
-      await runSlot(env, entry, {
-        slotTime,
-        cron,
-        trigger: "catch-up",
-        invocationId,
-        alreadyClaimed: true,
-      });
-    }
+  }
+  await alertOnMissedSlots(env, entry.task.name, claimed);
+  if (entry.missedSlots !== "run") return;
+  for (const slotTime of claimed) {
+    await runSlot(env, entry, {
+      slotTime,
+      cron,
+      trigger: "catch-up",
+      invocationId,
+      alreadyClaimed: true,
+    });
   }
 }

@@ -138,8 +138,26 @@ describe("alerts", () => {
     // 00:00 BST: nothing missed, and the run closes the incident.
     await tickTask(testEnv, skipping, Date.parse("2024-06-10T23:00:00Z"), "test", "inv-2");
     expect((await alerts()).map((alert) => [alert.state, alert.summary])).toEqual([
-      ["recovered", "data-cleanup ran its slot again"],
+      ["recovered", "data-cleanup ran its slot on time again"],
       ["raised", "data-cleanup missed its slot at 2024-06-10T11:00:00.000Z"],
+    ]);
+  });
+
+  it("raises one alert for the slots a tick finds missed; catch-ups do not close it", async () => {
+    fakeWebhook();
+    const carts = scheduledTask("abandoned-cart-recovery");
+    if (!carts) throw new Error("no abandoned-cart-recovery task");
+    const { env: testEnv } = alertingEnv();
+
+    // 12:00Z with a 2-hour window (10:00Z excluded): 10:30, 11:00 and 11:30 were never run.
+    await tickTask(testEnv, carts, Date.parse("2024-06-10T12:00:00Z"), "test", "inv-1");
+
+    expect((await alerts()).map((alert) => [alert.state, alert.summary])).toEqual([
+      [
+        "raised",
+        "abandoned-cart-recovery missed 3 slots, " +
+          "2024-06-10T10:30:00.000Z to 2024-06-10T11:30:00.000Z",
+      ],
     ]);
   });
 

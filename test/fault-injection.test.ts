@@ -101,7 +101,7 @@ describe("fault injection", () => {
     ]);
   });
 
-  it("keeps an e-mail the service refuses for good, alerts, and sends it once on replay", async () => {
+  it("keeps an e-mail refused for good, alerts, and sends it once on replay", async () => {
     await postEvents([
       event("cart.updated", "2024-06-10T09:00:00Z", {
         cartId: "c1",

@@ -55,23 +55,35 @@ export async function alertOnRun(env: Env, run: RunView): Promise<void> {
       summary: `${run.task} succeeded again`,
       detail,
     });
+    // Catch-up runs do not close it: the task is back when a slot runs on time again.
+    if (run.trigger !== "cron") return;
     await resolveIncident(env, {
       key: `slot-missed:${run.task}`,
       kind: "slot-missed",
-      summary: `${run.task} ran its slot again`,
+      summary: `${run.task} ran its slot on time again`,
       detail,
     });
   });
 }
 
-/** Raises the task's missed-slot incident. */
-export async function alertOnMissedSlot(env: Env, task: string, slotTime: number): Promise<void> {
+/** Raises the task's missed-slot incident, once for all the slots one tick found missed. */
+export async function alertOnMissedSlots(
+  env: Env,
+  task: string,
+  slotTimes: readonly number[],
+): Promise<void> {
+  if (slotTimes.length === 0) return;
+  const slots = slotTimes.map((slot) => new Date(slot).toISOString());
+  const summary =
+    slots.length === 1
+      ? `${task} missed its slot at ${slots[0]}`
+      : `${task} missed ${slots.length} slots, ${slots[0]} to ${slots.at(-1)}`;
   await guarded("missed_slot", () =>
     raiseIncident(env, {
       key: `slot-missed:${task}`,
       kind: "slot-missed",
-      summary: `${task} missed its slot at ${new Date(slotTime).toISOString()}`,
-      detail: { task, slotTime: new Date(slotTime).toISOString() },
+      summary,
+      detail: { task, slotTime: slots[0], slotTimes: slots },
     }),
   );
 }
