@@ -88,6 +88,39 @@ export async function alertOnMissedSlots(
   );
 }
 
+/** A claim older than this with no outcome was left by an invocation that died mid-send. */
+export const stuckClaimAfterMs = 10 * 60_000;
+
+/**
+ * Raises an incident while e-mails sit `claimed` with no outcome (the crash path, where they are
+ * never resent by themselves), so a person looks at them; closes it once none is left.
+ */
+export async function alertOnStuckEmails(env: Env): Promise<void> {
+  await guarded("stuck_emails", async () => {
+    const [row] = await database(env).all<{ stuck: number }>(
+      sql`SELECT count(*) AS stuck FROM emails
+        WHERE status = 'claimed' AND claimed_at < ${Date.now() - stuckClaimAfterMs}`,
+    );
+    const stuck = row?.stuck ?? 0;
+    if (stuck > 0) {
+      await raiseIncident(env, {
+        key: "emails-stuck",
+        kind: "emails-stuck",
+        summary:
+          `${stuck} e-mail${stuck === 1 ? "" : "s"} claimed but never settled: ` +
+          "see /api/emails?status=claimed",
+        detail: { stuck },
+      });
+    } else {
+      await resolveIncident(env, {
+        key: "emails-stuck",
+        kind: "emails-stuck",
+        summary: "no e-mail is left claimed without an outcome",
+      });
+    }
+  });
+}
+
 /** Raises the dead-letter incident while items wait, and closes it once none does. */
 export async function alertOnDeadLetters(env: Env): Promise<void> {
   await guarded("dead_letters", async () => {

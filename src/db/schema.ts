@@ -342,7 +342,7 @@ export const alerts = sqliteTable(
     id: integer("id").primaryKey({ autoIncrement: true }),
     incident: text("incident").notNull(),
     kind: text("kind", {
-      enum: ["run-failed", "run-errors", "slot-missed", "dead-letters"],
+      enum: ["run-failed", "run-errors", "slot-missed", "dead-letters", "emails-stuck"],
     }).notNull(),
     state: text("state", { enum: ["raised", "recovered"] }).notNull(),
     summary: text("summary").notNull(),

@@ -4,7 +4,7 @@
  * in the ledger, including the runs that did not happen and why. A failed run, or one whose
  * result reports too many errors, raises an alert; a good run closes them.
  */
-import { alertOnRun } from "../alerts/watch";
+import { alertOnRun, alertOnStuckEmails } from "../alerts/watch";
 import { database } from "../db/client";
 import { appLogs } from "../db/schema";
 import { countStatements } from "../db/statement-counter";
@@ -173,6 +173,7 @@ async function execute(
   if (!run.dryRun) {
     await cacheLatestRun(env.CACHE, run);
     await alertOnRun(env, run);
+    await alertOnStuckEmails(env);
   }
   if (run.dryRun) return run;
   await db.insert(appLogs).values({
