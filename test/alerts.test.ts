@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { reportedErrors } from "../src/alerts/watch";
+import { alertOnStuckEmails, reportedErrors } from "../src/alerts/watch";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
 import { tickTask } from "../src/scheduled";
 import { scheduledTask } from "../src/tasks/registry";
@@ -159,6 +159,30 @@ describe("alerts", () => {
           "2024-06-10T10:30:00.000Z to 2024-06-10T11:30:00.000Z",
       ],
     ]);
+  });
+
+  it("alerts while e-mails sit claimed with no outcome, and once none is left", async () => {
+    fakeWebhook();
+    const { env: testEnv } = alertingEnv();
+    const elevenMinutesAgo = Date.now() - 11 * 60_000;
+    await env.DB.prepare(
+      `INSERT INTO emails (idempotency_key, task, template, recipient, status, claimed_at)
+        VALUES ('k1', 'abandoned-cart-recovery', 'cart-reminder-1', 'a@example.test', 'claimed', ?),
+          ('k2', 'abandoned-cart-recovery', 'cart-reminder-1', 'b@example.test', 'claimed', ?)`,
+    )
+      .bind(elevenMinutesAgo, Date.now())
+      .run();
+
+    await alertOnStuckEmails(testEnv);
+    await alertOnStuckEmails(testEnv);
+    // Only k1 is older than ten minutes; asking twice raises once.
+    expect((await alerts()).map((alert) => [alert.state, alert.summary])).toEqual([
+      ["raised", "1 e-mail claimed but never settled: see /api/emails?status=claimed"],
+    ]);
+
+    await env.DB.prepare("UPDATE emails SET status = 'failed' WHERE idempotency_key = 'k1'").run();
+    await alertOnStuckEmails(testEnv);
+    expect((await alerts())[0]).toMatchObject({ state: "recovered", kind: "emails-stuck" });
   });
 
   it("alerts once as dead letters pile up and once when all were replayed", async () => {
