@@ -9,6 +9,12 @@ export interface Store {
   reportRecipients: string[];
 }
 
+/** A comma-separated list of addresses, trimmed, lower-cased and each listed once. */
+export function addressList(commaSeparated: string): string[] {
+  const addresses = commaSeparated.split(",").map((address) => address.trim().toLowerCase());
+  return [...new Set(addresses.filter((address) => address.length > 0))];
+}
+
 export function storeFrom(env: Env): Store {
   return {
     name: env.STORE_NAME,
@@ -17,8 +23,6 @@ export function storeFrom(env: Env): Store {
     publicUrl: env.PUBLIC_URL.replace(/\/+$/, ""),
     storefrontUrl: env.STOREFRONT_URL.replace(/\/+$/, ""),
     senderAddress: env.SENDER_ADDRESS,
-    reportRecipients: env.REPORT_RECIPIENTS.split(",")
-      .map((address) => address.trim().toLowerCase())
-      .filter((address) => address.length > 0),
+    reportRecipients: addressList(env.REPORT_RECIPIENTS),
   };
 }

@@ -188,7 +188,12 @@ describe("alerts", () => {
   it("alerts once as dead letters pile up and once when all were replayed", async () => {
     const posts = fakeWebhook();
     const { env: testEnv } = alertingEnv();
-    // Retries of e-mails nobody claimed: replaying them sends nothing and succeeds.
+    // Retries of e-mails waiting in `retrying`: replaying one sends it.
+    await env.DB.prepare(
+      `INSERT INTO emails (idempotency_key, task, template, recipient, status, attempts, claimed_at)
+        VALUES ('k1', 'abandoned-cart-recovery', 't', 'x@example.test', 'retrying', 3, 0),
+          ('k2', 'abandoned-cart-recovery', 't', 'x@example.test', 'retrying', 3, 0)`,
+    ).run();
     const retry = (key: string) => ({
       kind: "email-retry",
       key,
@@ -204,7 +209,7 @@ describe("alerts", () => {
 
     expect((await alerts()).map((alert) => [alert.state, alert.summary])).toEqual([
       ["recovered", "every failed item was replayed"],
-      ["raised", "1 failed item wait for review"],
+      ["raised", "1 failed item waits for review"],
     ]);
     expect(posts).toHaveLength(2);
   });

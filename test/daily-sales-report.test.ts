@@ -136,6 +136,16 @@ describe("daily-sales-report", () => {
     expect(run.result.insights.peakSalesHour).toMatchObject({ hour: 23, revenue: 400 });
   });
 
+  it("sends one report to a recipient listed twice in different case", async () => {
+    await postEvents([order("x", "2024-06-10T10:00:00Z", [["p", 1, 100]])]);
+    const { env: testEnv, sent } = recordingEnv({
+      REPORT_RECIPIENTS: "owner@example.test, OWNER@example.test ,",
+    });
+    const run = await fireOne(cron, "2024-06-11T07:00:00Z", testEnv);
+    expect(sent.map((mail) => mail.to)).toEqual(["owner@example.test"]);
+    expect(run.result.reportDetails).toMatchObject({ recipients: 1, emailsSent: 1 });
+  });
+
   it("e-mails a day's report once however often it runs", async () => {
     await postEvents([order("x", "2024-06-10T10:00:00Z", [["p", 1, 100]])]);
     const first = recordingEnv();

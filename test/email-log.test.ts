@@ -66,13 +66,13 @@ describe("GET /api/emails", () => {
     ]);
   });
 
-  it("lists e-mails newest claim first with the recipient masked", async () => {
+  it("lists e-mails newest claim first with the recipient masked, in its key too", async () => {
     const { status, body } = await list();
 
     expect(status).toBe(200);
     expect(body.nextCursor).toBeNull();
     expect(body.emails.map((e: { idempotencyKey: string }) => e.idempotencyKey)).toEqual([
-      "daily-report:2024-06-09:owner@example.test",
+      "daily-report:2024-06-09:o***@example.test",
       "cart-reminder:B:stage-1",
       "cart-reminder:A:stage-1",
     ]);

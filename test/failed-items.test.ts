@@ -146,6 +146,23 @@ describe("POST /api/failed-items/:id/retry", () => {
     });
   });
 
+  it("keeps an item whose replay found nothing to send, with the reason", async () => {
+    const retry = {
+      kind: "email-retry",
+      key: "cart-reminder:ghost:stage-1",
+      from: "shop@example.test",
+      email: { key: "cart-reminder:ghost:stage-1", to: "g@example.test", subject: "s", text: "t" },
+    };
+    await deliverQueue("shop-tasks-dead-letters", [retry], env, 6);
+
+    const response = await api("/api/failed-items/1/retry", { method: "POST" });
+    const body = (await response.json()) as { replayed: boolean; error: string | null };
+    expect(body.replayed).toBe(false);
+    expect(body.error).toContain("its key is not waiting for a retry");
+    const row = await env.DB.prepare("SELECT replayed_at AS replayedAt FROM failed_items").first();
+    expect(row).toEqual({ replayedAt: null });
+  });
+
   it("answers 404 for an unknown item and 400 for a malformed id", async () => {
     expect((await call("/api/failed-items/7/retry", { method: "POST" })).status).toBe(404);
     expect((await call("/api/failed-items/x/retry", { method: "POST" })).status).toBe(400);

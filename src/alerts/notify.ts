@@ -6,7 +6,7 @@
 import type { Database } from "../db/client";
 import { claimEmails, sendClaimedEmails } from "../email/outbox";
 import { errorMessage } from "../lib/log";
-import { storeFrom } from "../store";
+import { addressList, storeFrom } from "../store";
 import type { AlertKind } from "./incidents";
 
 export interface AlertNotice {
@@ -26,9 +26,7 @@ export async function notifyAlert(
   notice: AlertNotice,
 ): Promise<{ emailed: number; webhook: string }> {
   const store = storeFrom(env);
-  const recipients = env.ALERT_RECIPIENTS.split(",")
-    .map((address) => address.trim().toLowerCase())
-    .filter((address) => address.length > 0);
+  const recipients = addressList(env.ALERT_RECIPIENTS);
   const headline = notice.state === "raised" ? "ALERT" : "Recovered";
   const subject = `[${store.name}] ${headline}: ${notice.summary}`;
   const at = new Date(notice.at).toISOString();

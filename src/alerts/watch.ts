@@ -133,7 +133,7 @@ export async function alertOnDeadLetters(env: Env): Promise<void> {
       await raiseIncident(env, {
         key: "dead-letters",
         kind: "dead-letters",
-        summary: `${waiting} failed item${waiting === 1 ? "" : "s"} wait for review`,
+        summary: `${waiting} failed item${waiting === 1 ? " waits" : "s wait"} for review`,
         detail: { waiting },
       });
     } else {

@@ -4,7 +4,7 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { maskEmail } from "../lib/log";
+import { maskAddressesIn, maskEmail } from "../lib/log";
 
 export const emailStatuses = ["claimed", "retrying", "sent", "failed", "skipped"] as const;
 export type EmailStatus = (typeof emailStatuses)[number];
@@ -73,10 +73,12 @@ export async function listEmails(
 function entryOf({ position: _position, ...row }: EmailRow): EmailLogEntry {
   return {
     ...row,
+    // Keys of newsletters, reports and alerts hold the address: masked like the recipient.
+    idempotencyKey: maskAddressesIn(row.idempotencyKey),
     claimedAt: new Date(row.claimedAt).toISOString(),
     sentAt: row.sentAt === null ? null : new Date(row.sentAt).toISOString(),
     // The mail service may quote the address in its error.
-    error: row.error?.replace(/[^\s<>"',;:]+@[^\s<>"',;]+/g, maskEmail) ?? null,
+    error: row.error === null ? null : maskAddressesIn(row.error),
     recipient: maskEmail(row.recipient),
   };
 }

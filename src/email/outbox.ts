@@ -124,15 +124,17 @@ export async function deliver(
   const { concurrency = 6, retryDelaysMs = inRunRetryDelaysMs } = options;
   const started = Date.now();
   const outcomes: EmailOutcome[] = [];
+  // One send per key, even when a caller lists the same e-mail twice (a recipient twice).
+  const unique = [...new Map(messages.map((message) => [message.key, message])).values()];
   let next = 0;
   const worker = async () => {
-    while (next < messages.length) {
-      const message = messages[next++];
+    while (next < unique.length) {
+      const message = unique[next++];
       if (!message) break;
       outcomes.push(await sendWithRetries(env, from, message, retryDelaysMs));
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, messages.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency, unique.length) }, worker));
   return { outcomes, elapsedMs: Date.now() - started };
 }
 

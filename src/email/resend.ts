@@ -4,7 +4,7 @@
  */
 import { sql } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { log } from "../lib/log";
+import { log, maskAddressesIn } from "../lib/log";
 import { patchCampaignRun } from "../newsletter/campaign-result";
 import { RetryLater } from "../queue/retry-later";
 import {
@@ -50,7 +50,8 @@ export async function resendEmail(
   await refreshCampaign(db, retry.key);
   if (outcome.status === "retrying") {
     const delaySeconds = emailRetryDelaySeconds(context.attempts + 1);
-    throw new RetryLater(`e-mail ${retry.key} failed again: ${outcome.error}`, delaySeconds);
+    const key = maskAddressesIn(retry.key);
+    throw new RetryLater(`e-mail ${key} failed again: ${outcome.error}`, delaySeconds);
   }
   log("info", "email.retry_done", { key: retry.key, status: outcome.status });
   return outcome.status;

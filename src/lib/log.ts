@@ -5,7 +5,11 @@
 type Level = "debug" | "info" | "warn" | "error";
 
 export function log(level: Level, event: string, fields: Record<string, unknown> = {}): void {
-  const line = JSON.stringify({ level, event, time: new Date().toISOString(), ...fields });
+  // A last guard: an address that slipped into a field (an e-mail key, an error) is masked.
+  const line = JSON.stringify(
+    { level, event, time: new Date().toISOString(), ...fields },
+    (_key, value: unknown) => (typeof value === "string" ? maskAddressesIn(value) : value),
+  );
   if (level === "error") console.error(line);
   else if (level === "warn") console.warn(line);
   else console.log(line);
@@ -22,6 +26,13 @@ export function maskEmail(address: string): string {
  * The root cause's message. drizzle wraps D1 errors in one that quotes the whole query and its
  * parameters, which may hold addresses, so the wrapper's text is never used.
  */
+const addressPattern = /[^\s<>"',;:()[\]]+@[^\s<>"',;:()[\]]+\.[^\s<>"',;:()[\]]+/g;
+
+/** Masks every e-mail address inside a text: `newsletter:n1:jane@x.test` → `…:j***@x.test`. */
+export function maskAddressesIn(text: string): string {
+  return text.includes("@") ? text.replace(addressPattern, maskEmail) : text;
+}
+
 export function errorMessage(error: unknown): string {
   let current = error;
   while (current instanceof Error && current.cause instanceof Error) current = current.cause;

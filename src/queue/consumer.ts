@@ -58,15 +58,25 @@ export async function consumeBatch(batch: MessageBatch<unknown>, env: Env): Prom
 /**
  * Does the work one message asks for; throws when it should be tried again. The Queue consumer
  * and the replay of a dead letter both come through here, so both meet the same idempotency keys.
+ * Answers why nothing was done when an e-mail retry found nothing to send, null otherwise.
  */
-export async function processWork(env: Env, body: unknown, context: WorkContext): Promise<void> {
+export async function processWork(
+  env: Env,
+  body: unknown,
+  context: WorkContext,
+): Promise<string | null> {
   const db = database(env);
   const work = body as WorkMessage | { kind?: unknown } | null;
   if (work?.kind === "newsletter-batch") {
     await sendNewsletterBatch(env, db, storeFrom(env), work as NewsletterBatch);
   } else if (work?.kind === "email-retry") {
     if (!isEmailRetry(work)) throw new Error("an email-retry message needs a key and an email");
-    await resendEmail(env, db, work, context);
+    const outcome = await resendEmail(env, db, work, context);
+    if (outcome === "failed")
+      return "the e-mail failed for good (a lasting error) and was not sent";
+    if (outcome === "not-resent") {
+      return "the e-mail was not sent: its key is not waiting for a retry (claimed, failed or unknown)";
+    }
   } else if (work?.kind === "run-slot" && "task" in work && "slotTime" in work) {
     const entry = scheduledTask(work.task);
     if (!entry) throw new Error(`no task named ${JSON.stringify(work.task)}`);
@@ -75,6 +85,7 @@ export async function processWork(env: Env, body: unknown, context: WorkContext)
   } else {
     throw new Error(`unknown work message kind ${JSON.stringify(work?.kind)}`);
   }
+  return null;
 }
 
 /** Exponential backoff with jitter: about 10 s, 20 s, 40 s … capped at an hour. */

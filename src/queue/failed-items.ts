@@ -63,7 +63,8 @@ export async function replayFailedItem(
   let error: string | null = null;
   try {
     const context = { invocationId: crypto.randomUUID(), attempts: row.attempts, replay: true };
-    await processWork(env, JSON.parse(row.payload), context);
+    // A replay that sent nothing keeps the item waiting, with the reason.
+    error = await processWork(env, JSON.parse(row.payload), context);
   } catch (failure) {
     error = errorMessage(failure);
   }
