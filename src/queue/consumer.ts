@@ -75,7 +75,10 @@ export async function processWork(
     if (outcome === "failed")
       return "the e-mail failed for good (a lasting error) and was not sent";
     if (outcome === "not-resent") {
-      return "the e-mail was not sent: its key is not waiting for a retry (claimed, failed or unknown)";
+      return (
+        "the e-mail was not sent: its key is not waiting for a retry " +
+        "(claimed, failed or unknown)"
+      );
     }
   } else if (work?.kind === "run-slot" && "task" in work && "slotTime" in work) {
     const entry = scheduledTask(work.task);
