@@ -104,7 +104,8 @@ describe("the run ledger and results API", () => {
 
     const unknownParam = await api("/api/runs?colour=red");
     expect(unknownParam.status).toBe(400);
-    expect(await unknownParam.text()).toContain("colour");
+    const unknown = (await unknownParam.json()) as { error: { details: { parameter: string }[] } };
+    expect(unknown.error.details[0]?.parameter).toBe("colour");
 
     expect((await api("/api/runs/999")).status).toBe(404);
     expect((await api("/api/runs/abc")).status).toBe(400);

@@ -9,7 +9,10 @@ export function parseQuery<T extends z.ZodType>(
   const parsed = schema.safeParse(query);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => ({
-    parameter: issue.path.join(".") || "(query)",
+    // An unknown parameter has no path of its own: name it by its keys.
+    parameter:
+      issue.path.join(".") ||
+      (issue.code === "unrecognized_keys" ? issue.keys.join(", ") : "(query)"),
     problem: issue.message,
   }));
   const summary = problems.map((p) => `${p.parameter}: ${p.problem}`).join("; ");
