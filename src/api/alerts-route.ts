@@ -3,20 +3,11 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { listAlerts } from "../alerts/incidents";
 import { database } from "../db/client";
-import { parseQuery } from "./query";
+import { pageFields, pageOf, parseQuery } from "./query";
 
 const listQuery = z
   .object({
-    limit: z
-      .string()
-      .regex(/^(100|[1-9]\d?)$/, "must be a whole number from 1 to 100")
-      .transform(Number)
-      .default(20),
-    cursor: z
-      .string()
-      .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
-      .transform(Number)
-      .optional(),
+    ...pageFields,
   })
   .strict();
 
@@ -26,8 +17,6 @@ export const alertsRoute = new Hono<{ Bindings: Env }>().get("/", async (c) => {
     before: query.cursor,
     limit: query.limit + 1,
   });
-  const page = alerts.slice(0, query.limit);
-  const last = page.at(-1);
-  const nextCursor = alerts.length > query.limit && last ? String(last.id) : null;
+  const { page, nextCursor } = pageOf(alerts, query.limit);
   return c.json({ alerts: page, nextCursor });
 });

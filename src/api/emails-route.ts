@@ -4,7 +4,7 @@ import { z } from "zod";
 import { database } from "../db/client";
 import { emailStatuses, listEmails } from "../email/email-log";
 import { tasks } from "../tasks/registry";
-import { parseQuery } from "./query";
+import { pageFields, parseQuery, positiveId } from "./query";
 
 /** Alert e-mails are logged under the task `alerts`. */
 const taskNames: string[] = [...tasks.map((task) => task.name), "alerts"];
@@ -17,22 +17,9 @@ const listQuery = z
         error: `must be one of ${taskNames.join(", ")}`,
       })
       .optional(),
-    runId: z
-      .string()
-      .regex(/^[1-9]\d{0,15}$/, "must be a run id (a positive integer)")
-      .transform(Number)
-      .optional(),
+    runId: positiveId("a run id (a positive integer)").optional(),
     status: z.enum(emailStatuses).optional(),
-    limit: z
-      .string()
-      .regex(/^(100|[1-9]\d?)$/, "must be a whole number from 1 to 100")
-      .transform(Number)
-      .default(20),
-    cursor: z
-      .string()
-      .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
-      .transform(Number)
-      .optional(),
+    ...pageFields,
   })
   .strict();
 

@@ -7,27 +7,13 @@ import { z } from "zod";
 import { database } from "../db/client";
 import { listFailedItems, replayFailedItem } from "../queue/failed-items";
 import { ApiError } from "./api-error";
-import { parseQuery } from "./query";
+import { pageFields, pageOf, parseQuery, positiveId } from "./query";
 
 const listQuery = z
   .object({
-    limit: z
-      .string()
-      .regex(/^(100|[1-9]\d?)$/, "must be a whole number from 1 to 100")
-      .transform(Number)
-      .default(20),
-    cursor: z
-      .string()
-      .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
-      .transform(Number)
-      .optional(),
+    ...pageFields,
   })
   .strict();
-
-const itemId = z
-  .string()
-  .regex(/^[1-9]\d{0,15}$/)
-  .transform(Number);
 
 export const failedItemsRoute = new Hono<{ Bindings: Env }>()
   .get("/", async (c) => {
@@ -36,14 +22,12 @@ export const failedItemsRoute = new Hono<{ Bindings: Env }>()
       before: query.cursor,
       limit: query.limit + 1,
     });
-    const page = items.slice(0, query.limit);
-    const last = page.at(-1);
-    const nextCursor = items.length > query.limit && last ? String(last.id) : null;
+    const { page, nextCursor } = pageOf(items, query.limit);
     return c.json({ failedItems: page, nextCursor });
   })
   // Answers 200 whether or not the replay went through: `replayed` and `error` say which.
   .post("/:id/retry", async (c) => {
-    const id = itemId.safeParse(c.req.param("id"));
+    const id = positiveId().safeParse(c.req.param("id"));
     if (!id.success)
       throw new ApiError("bad_request", "id: a failed item id is a positive integer");
     const outcome = await replayFailedItem(c.env, database(c.env), id.data);

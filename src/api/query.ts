@@ -1,5 +1,5 @@
 /** Query-string validation that names the parameter and the reason when it fails. */
-import type { z } from "zod";
+import { z } from "zod";
 import { ApiError } from "./api-error";
 
 export function parseQuery<T extends z.ZodType>(
@@ -17,4 +17,33 @@ export function parseQuery<T extends z.ZodType>(
   }));
   const summary = problems.map((p) => `${p.parameter}: ${p.problem}`).join("; ");
   throw new ApiError("bad_request", `invalid query parameters: ${summary}`, problems);
+}
+
+/** A positive integer id as it appears in a path or a query: digits only, at most 16. */
+export function positiveId(what = "a positive whole number") {
+  return z
+    .string()
+    .regex(/^[1-9]\d{0,15}$/, `must be ${what}`)
+    .transform(Number);
+}
+
+/** The `limit` and `cursor` every listing takes; the cursor is the id of a page's last row. */
+export const pageFields = {
+  limit: z
+    .string()
+    .regex(/^(100|[1-9]\d?)$/, "must be a whole number from 1 to 100")
+    .transform(Number)
+    .default(20),
+  cursor: z
+    .string()
+    .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
+    .transform(Number)
+    .optional(),
+};
+
+/** Cuts `rows` (read with one extra row) to a page and names the cursor of the next one. */
+export function pageOf<Row extends { id: number }>(rows: Row[], limit: number) {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { page, nextCursor: rows.length > limit && last ? String(last.id) : null };
 }

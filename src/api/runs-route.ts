@@ -5,7 +5,7 @@ import { database } from "../db/client";
 import { listRuns, readRun, runStatuses } from "../runs/ledger";
 import { taskNamed, tasks } from "../tasks/registry";
 import { ApiError } from "./api-error";
-import { parseQuery } from "./query";
+import { pageFields, pageOf, parseQuery, positiveId } from "./query";
 
 const listQuery = z
   .object({
@@ -16,23 +16,9 @@ const listQuery = z
       })
       .optional(),
     status: z.enum(runStatuses).optional(),
-    limit: z
-      .string()
-      .regex(/^(100|[1-9]\d?)$/, "must be a whole number from 1 to 100")
-      .transform(Number)
-      .default(20),
-    cursor: z
-      .string()
-      .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
-      .transform(Number)
-      .optional(),
+    ...pageFields,
   })
   .strict();
-
-const runId = z
-  .string()
-  .regex(/^[1-9]\d{0,15}$/)
-  .transform(Number);
 
 export const runsRoute = new Hono<{ Bindings: Env }>()
   .get("/", async (c) => {
@@ -43,13 +29,11 @@ export const runsRoute = new Hono<{ Bindings: Env }>()
       before: query.cursor,
       limit: query.limit + 1,
     });
-    const page = runs.slice(0, query.limit);
-    const last = page.at(-1);
-    const nextCursor = runs.length > query.limit && last ? String(last.id) : null;
+    const { page, nextCursor } = pageOf(runs, query.limit);
     return c.json({ runs: page, nextCursor });
   })
   .get("/:id", async (c) => {
-    const id = runId.safeParse(c.req.param("id"));
+    const id = positiveId().safeParse(c.req.param("id"));
     if (!id.success) throw new ApiError("bad_request", "id: a run id is a positive integer");
     const run = await readRun(database(c.env), id.data);
     if (!run) throw new ApiError("not_found", `run ${id.data} does not exist`);
