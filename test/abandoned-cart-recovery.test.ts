@@ -181,6 +181,16 @@ describe("abandoned-cart-recovery", () => {
     expect(later.result.summary.skippedBy.optedOut).toBe(3);
   });
 
+  it("skips a guest cart whose address belongs to a customer without consent", async () => {
+    // Dee (no consent) shops as a guest under her own address: the same opt-out applies.
+    await postEvents([cart("J", "2024-06-10T08:00:00Z", { email: "dee@example.test" })]);
+    const { env: testEnv, sent } = recordingEnv();
+    const run = await fireOne(cron, slot, testEnv);
+    // D, E and now J.
+    expect(run.result.summary.skippedBy.optedOut).toBe(3);
+    expect(sent.map((mail) => mail.to)).not.toContain("dee@example.test");
+  });
+
   it("records a lasting send failure as an error and keeps the others", async () => {
     const { env: testEnv } = recordingEnv({
       EMAIL: {

@@ -149,5 +149,15 @@ describe("the run ledger and results API", () => {
     expect(latest.result.date).toBe("2024-06-09");
     expect((latest as unknown as { slotTime: string }).slotTime).toBe("2024-06-10T07:00:00.000Z");
     expect((await api("/api/tasks/data-cleanup/latest")).status).toBe(404);
+
+    // A duplicate delivery is newer, but "latest" stays the run that did the work, also when
+    // the KV cache has nothing and D1 answers.
+    await fireCron(reportCron, "2024-06-10T07:00:00Z");
+    await env.CACHE.delete("latest-run:daily-sales-report");
+    const fromD1 = (await (await api("/api/tasks/daily-sales-report/latest")).json()) as {
+      id: number;
+      status: string;
+    };
+    expect(fromD1).toMatchObject({ id: run.id, status: "succeeded" });
   });
 });

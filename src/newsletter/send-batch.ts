@@ -7,6 +7,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { jsonChunks } from "../db/json-chunks";
 import { campaignBatches, campaigns } from "../db/schema";
+import { optOutReason } from "../email/opt-outs";
 import { claimEmails, type OutgoingEmail, sendClaimedEmails } from "../email/outbox";
 import { newsletterEmail } from "../email/templates/newsletter";
 import { unsubscribeLink } from "../email/unsubscribe-link";
@@ -40,10 +41,7 @@ export async function sendNewsletterBatch(
     audience.push(
       ...(await db.all<{ email: string; categories: string; blocked: number }>(sql`
         SELECT s.email, s.categories,
-          (s.status = 'unsubscribed'
-            OR EXISTS (SELECT 1 FROM bounces b WHERE b.email = s.email AND b.kind = 'hard')
-            OR EXISTS (SELECT 1 FROM customers c
-              WHERE c.email = s.email AND c.marketing_consent = 0)) AS blocked
+          ${optOutReason("s.email")} IS NOT NULL AS blocked
         FROM subscribers s WHERE s.email IN (SELECT value FROM json_each(${json}))`)),
     );
   }

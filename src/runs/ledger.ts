@@ -2,7 +2,7 @@
  * The run ledger: one D1 row per task invocation, and the last result of each task cached in KV
  * for fast reads (KV may lag by a minute; D1 stays the record).
  */
-import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { runs } from "../db/schema";
 
@@ -163,10 +163,17 @@ export async function latestRun(
 ): Promise<RunView | null> {
   const cached = await cache.get<RunView>(latestKey(task), "json");
   if (cached) return cached;
+  // As in the cache: the last run that did the task, not a duplicate, a miss or a dry run.
   const [row] = await db
     .select()
     .from(runs)
-    .where(eq(runs.task, task))
+    .where(
+      and(
+        eq(runs.task, task),
+        inArray(runs.status, ["running", "succeeded", "failed"]),
+        eq(runs.dryRun, false),
+      ),
+    )
     .orderBy(desc(runs.id))
     .limit(1);
   return row ? viewOf(row) : null;

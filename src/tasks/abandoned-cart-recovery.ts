@@ -5,6 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import { jsonChunks } from "../db/json-chunks";
+import { optOutReason } from "../email/opt-outs";
 import { claimEmails, type OutgoingEmail, sendClaimedEmails } from "../email/outbox";
 import { cartReminder } from "../email/templates/cart-reminder";
 import { unsubscribeLink } from "../email/unsubscribe-link";
@@ -244,11 +245,7 @@ async function findAbandonedCarts({ db, slotTime }: TaskContext): Promise<Candid
     )
     SELECT a.id, a.customer_id AS customerId, a.address, a.first_name AS firstName,
       a.currency, a.total_cents AS totalCents, a.item_count AS itemCount,
-      (a.marketing_consent = 0
-        OR EXISTS (SELECT 1 FROM subscribers s
-          WHERE s.email = a.address AND s.status = 'unsubscribed')
-        OR EXISTS (SELECT 1 FROM bounces b WHERE b.email = a.address AND b.kind = 'hard')
-      ) AS optedOut,
+      (a.marketing_consent = 0 OR ${optOutReason("a.address")} IS NOT NULL) AS optedOut,
       (EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = a.customer_id
           AND o.placed_at >= a.last_activity_at AND o.placed_at <= ${slotTime})
         OR EXISTS (SELECT 1 FROM orders o WHERE o.email = a.address

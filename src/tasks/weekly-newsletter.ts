@@ -7,6 +7,7 @@ import { sql } from "drizzle-orm";
 import { readBatch } from "../db/batch";
 import type { Database } from "../db/client";
 import { campaigns } from "../db/schema";
+import { optOutReason } from "../email/opt-outs";
 import { nextFireTime } from "../lib/cron";
 import { localDay, localWeekStart } from "../lib/local-day";
 import { maskEmail } from "../lib/log";
@@ -87,12 +88,7 @@ type SubscriberRow = { email: string; categories: string; blocked: string | null
 async function newsletterAudience(db: Database): Promise<Audience> {
   const subscribers = await db.all<SubscriberRow>(sql`
     SELECT s.email, s.categories,
-      CASE WHEN s.status = 'unsubscribed' THEN 'unsubscribed'
-        WHEN EXISTS (SELECT 1 FROM bounces b WHERE b.email = s.email AND b.kind = 'hard')
-          THEN 'bounced'
-        WHEN EXISTS (SELECT 1 FROM customers c
-          WHERE c.email = s.email AND c.marketing_consent = 0) THEN 'unsubscribed'
-      END AS blocked
+      ${optOutReason("s.email")} AS blocked
     FROM subscribers s
     WHERE s.subscribed_at IS NOT NULL
     ORDER BY s.email`);
