@@ -110,7 +110,10 @@ describe("alerts", () => {
     expect(run.result.summary.errors).toBe(2);
     expect(await alerts()).toEqual([]);
 
-    await env.DB.prepare("DELETE FROM emails").run();
+    await env.DB.batch([
+      env.DB.prepare("DELETE FROM emails"),
+      env.DB.prepare("DELETE FROM cart_reminders"),
+    ]);
     const above = { EMAIL: mail.EMAIL, ALERT_ERRORS_ABOVE: "1" };
     await fireOne(cartCron, "2024-06-10T12:30:00Z", alertingEnv(above).env);
     const [raised] = await alerts();

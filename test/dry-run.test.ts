@@ -75,6 +75,7 @@ async function takenKey(key: string, recipient: string, status: "claimed" | "sen
 
 describe("abandoned-cart-recovery dry run", () => {
   const slot = Date.parse("2024-06-10T12:00:00Z");
+  const jKey = "cart-reminder:J:2024-06-10T07:00:00.000Z:stage-1";
   const cart = (cartId: string, at: string, extra: Record<string, unknown>, items?: unknown[]) =>
     event("cart.updated", at, {
       cartId,
@@ -123,7 +124,15 @@ describe("abandoned-cart-recovery dry run", () => {
       cart("B", "2024-06-10T10:01:00Z", { email: "bob@example.test" }),
     ]);
     expect(body.rejected).toEqual([]);
-    await takenKey("cart-reminder:J:stage-1", "jo@example.test", "sent");
+    // An earlier run reminded J (idle since 07:00) of stage 1 at 09:00.
+    await takenKey(jKey, "jo@example.test", "sent");
+    await env.DB.prepare(
+      `INSERT INTO cart_reminders (email_key, cart_id, cart_activity_at, stage, template,
+        recipient, reminded_at, link_id, link_expires_at)
+      VALUES (?, 'J', ?, 1, 'cart-reminder-1', 'jo@example.test', ?, 'link-j', ?)`,
+    )
+      .bind(jKey, Date.parse("2024-06-10T07:00:00Z"), Date.parse("2024-06-10T09:00:00Z"), slot)
+      .run();
   }
 
   it("lists the reminders it would send and the carts it would skip, and sends none", async () => {
@@ -133,15 +142,18 @@ describe("abandoned-cart-recovery dry run", () => {
     const result = await run(abandonedCartRecovery, testEnv, slot);
 
     expect(result.dryRun).toBe(true);
-    expect(result.message).toBe("Dry run: would send 2 cart reminders and skip 4 carts.");
+    expect(result.message).toBe(
+      "Dry run: would send 2 cart reminders and hold back 4 carts.",
+    );
     // Discovered, oldest activity first: J 07:00, C/D/F 08:00, I 09:30, A 10:00.
     expect(result.plan).toEqual({
       reminders: [
         {
           cartId: "I",
           recipient: "i***@example.test",
-          template: "cart-reminder-1",
           stage: 1,
+          template: "cart-reminder-1",
+          discountPercent: null,
           cartTotalCents: 10500,
           currency: "USD",
           itemCount: 3,
@@ -149,17 +161,18 @@ describe("abandoned-cart-recovery dry run", () => {
         {
           cartId: "A",
           recipient: "a***@example.test",
-          template: "cart-reminder-1",
           stage: 1,
+          template: "cart-reminder-1",
+          discountPercent: null,
           cartTotalCents: 2999,
           currency: "GBP",
           itemCount: 3,
         },
       ],
-      skipped: [
+      held: [
         { cartId: "J", reason: "alreadyReminded" },
         { cartId: "C", reason: "orderedSince" },
-        { cartId: "D", reason: "optedOut" },
+        { cartId: "D", reason: "noConsent" },
         { cartId: "F", reason: "noAddress" },
       ],
     });
@@ -168,7 +181,14 @@ describe("abandoned-cart-recovery dry run", () => {
       emailsSent: 0,
       errors: 0,
       skipped: 4,
-      skippedBy: { noAddress: 1, optedOut: 1, orderedSince: 1, alreadyReminded: 1 },
+      skippedBy: expect.objectContaining({
+        noAddress: 1,
+        noConsent: 1,
+        orderedSince: 1,
+        alreadyReminded: 1,
+        cooldown: 0,
+        quietHours: 0,
+      }),
     });
     expect(result.details).toMatchObject({
       discoveredCarts: 6,
@@ -182,9 +202,8 @@ describe("abandoned-cart-recovery dry run", () => {
     expect(sent).toEqual([]);
     expect(enqueued).toEqual([]);
     // Only the key the earlier run left: nothing claimed.
-    expect(await rows("SELECT idempotency_key AS key FROM emails")).toEqual([
-      { key: "cart-reminder:J:stage-1" },
-    ]);
+    expect(await rows("SELECT idempotency_key AS key FROM emails")).toEqual([{ key: jKey }]);
+    expect(await rows("SELECT cart_id AS cartId FROM cart_reminders")).toEqual([{ cartId: "J" }]);
   });
 
   it("leaves the carts for a real run, which sends exactly the reminders it listed", async () => {
@@ -205,8 +224,8 @@ describe("abandoned-cart-recovery dry run", () => {
     );
     expect(listed.sort()).toEqual(["A", "I"]);
     expect(claimed).toEqual([
-      { key: "cart-reminder:A:stage-1", status: "sent" },
-      { key: "cart-reminder:I:stage-1", status: "sent" },
+      { key: "cart-reminder:A:2024-06-10T10:00:00.000Z:stage-1", status: "sent" },
+      { key: "cart-reminder:I:2024-06-10T09:30:00.000Z:stage-1", status: "sent" },
     ]);
   });
 });

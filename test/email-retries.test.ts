@@ -134,7 +134,7 @@ describe("retries through the Queue", () => {
     const [retry] = queue.queued;
     expect(retry?.body).toMatchObject({
       kind: "email-retry",
-      key: "cart-reminder:busy:stage-1",
+      key: "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
       from: "shop@example.test",
       email: { to: "busy@example.test", subject: expect.stringContaining("cart") },
     });
@@ -143,18 +143,18 @@ describe("retries through the Queue", () => {
     expect(retry?.delaySeconds).toBeLessThanOrEqual(30);
     expect(await emailRows()).toEqual([
       {
-        key: "cart-reminder:bad:stage-1",
+        key: "cart-reminder:bad:2024-06-10T09:00:00.000Z:stage-1",
         status: "failed",
         attempts: 1,
         error: "invalid recipient address",
       },
       {
-        key: "cart-reminder:busy:stage-1",
+        key: "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
         status: "retrying",
         attempts: 3,
         error: "503 service unavailable",
       },
-      { key: "cart-reminder:ok:stage-1", status: "sent", attempts: 1, error: null },
+      { key: "cart-reminder:ok:2024-06-10T09:00:00.000Z:stage-1", status: "sent", attempts: 1, error: null },
     ]);
   });
 
@@ -172,9 +172,9 @@ describe("retries through the Queue", () => {
       "busy@example.test",
       "ok@example.test",
     ]);
-    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:stage-1");
+    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1");
     expect(busy).toEqual({
-      key: "cart-reminder:busy:stage-1",
+      key: "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
       status: "sent",
       attempts: 4,
       error: null,
@@ -224,7 +224,7 @@ describe("retries through the Queue", () => {
     expect(delay).toBeGreaterThanOrEqual(30);
     expect(delay).toBeLessThanOrEqual(60);
     // 3 sends in the run, 3 in each of the two Queue deliveries.
-    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:stage-1");
+    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1");
     expect(busy).toMatchObject({ status: "retrying", attempts: 9 });
   });
 
@@ -238,9 +238,9 @@ describe("retries through the Queue", () => {
       payload: string;
       attempts: number;
     }>();
-    expect(JSON.parse(item?.payload ?? "{}").key).toBe("cart-reminder:busy:stage-1");
+    expect(JSON.parse(item?.payload ?? "{}").key).toBe("cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1");
     expect(item?.attempts).toBe(6);
-    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:stage-1");
+    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1");
     expect(busy).toMatchObject({
       status: "failed",
       error: "Queue retries exhausted: 503 service unavailable",

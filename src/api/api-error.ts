@@ -11,6 +11,8 @@ export type ApiErrorCode =
   | "bad_request"
   | "unauthorized"
   | "not_found"
+  | "conflict"
+  | "gone"
   | "payload_too_large"
   | "unprocessable"
   | "internal_error";
@@ -19,6 +21,8 @@ const statusOf: Record<ApiErrorCode, ContentfulStatusCode> = {
   bad_request: 400,
   unauthorized: 401,
   not_found: 404,
+  conflict: 409,
+  gone: 410,
   payload_too_large: 413,
   unprocessable: 422,
   internal_error: 500,

@@ -7,6 +7,8 @@ import { Hono } from "hono";
 import { database } from "../db/client";
 import { alertsRoute } from "./alerts-route";
 import { ApiError, onApiError } from "./api-error";
+import { cartRecoveryRoute } from "./cart-recovery-route";
+import { discountsRoute } from "./discounts-route";
 import { emailsRoute } from "./emails-route";
 import { eventsRoute } from "./events-route";
 import { failedItemsRoute } from "./failed-items-route";
@@ -23,7 +25,9 @@ export const app = new Hono<{ Bindings: Env }>()
   .route("/", linksRoute)
   .use("/api/*", requireToken)
   .route("/api/events", eventsRoute)
+  .route("/api/tasks/abandoned-cart-recovery", cartRecoveryRoute)
   .route("/api/tasks", tasksRoute)
+  .route("/api/discounts", discountsRoute)
   .route("/api/runs", runsRoute)
   .route("/api/emails", emailsRoute)
   .route("/api/failed-items", failedItemsRoute)

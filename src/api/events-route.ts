@@ -1,6 +1,7 @@
 /** `POST /api/events`: the store's data comes in here, 1 to 1,000 events per request. */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { scheduleCartChecks } from "../carts/cart-checks";
 import { database } from "../db/client";
 import { ingestEvents } from "../events/ingest";
 import { ApiError } from "./api-error";
@@ -33,7 +34,14 @@ export const eventsRoute = new Hono<{ Bindings: Env }>().post(
         `events: send 1 to ${maxEventsPerRequest} events per request, not ${events.length}`,
       );
     }
-    const outcome = await ingestEvents(database(c.env), events, c.env.STORE_CURRENCY, Date.now());
+    const now = Date.now();
+    const { cartsUpdated, ...outcome } = await ingestEvents(
+      database(c.env),
+      events,
+      c.env.STORE_CURRENCY,
+      now,
+    );
+    await scheduleCartChecks(c.env, cartsUpdated, now);
     if (outcome.accepted + outcome.duplicates > 0) return c.json(outcome);
     throw new ApiError("unprocessable", "no event of the request was accepted", outcome.rejected);
   },

@@ -4,9 +4,10 @@
  */
 import { Hono } from "hono";
 import { html } from "hono/html";
+import { openRecoveryLink } from "../carts/recovery-links";
 import { database } from "../db/client";
 import { ingestEvents } from "../events/ingest";
-import { verifyLink } from "../links";
+import { checkLink, verifyLink } from "../links";
 
 export const linksRoute = new Hono<{ Bindings: Env }>()
   .get("/unsubscribe", async (c) => {
@@ -36,13 +37,22 @@ export const linksRoute = new Hono<{ Bindings: Env }>()
     await ingestEvents(database(c.env), [event], c.env.STORE_CURRENCY, now);
     return c.html(page("You are unsubscribed. You will get no more of these e-mails."));
   })
-  .get("/links/cart/:cartId", async (c) => {
-    const cartId = c.req.param("cartId");
-    const signedFor = await verifyLink(c.env.LINK_SECRET, "cart", c.req.query("token") ?? "");
-    if (signedFor !== cartId)
-      return c.html(page("This cart link is not valid or has expired."), 400);
+  .get("/r/:token", async (c) => {
+    const check = await checkLink(c.env.LINK_SECRET, "cart-recovery", c.req.param("token"));
     const storefront = c.env.STOREFRONT_URL.replace(/\/+$/, "");
-    return c.redirect(`${storefront}/cart/${encodeURIComponent(cartId)}`, 302);
+    const back = html`<p><a href="${storefront}">Go to ${c.env.STORE_NAME}</a></p>`;
+    if (!check.ok && check.reason === "expired") {
+      return c.html(
+        page("This cart link has expired. Your cart may still be in the shop.", back),
+        410,
+      );
+    }
+    if (!check.ok) return c.html(page("This cart link is not valid.", back), 400);
+    // A HEAD (a link checker) follows the redirect but is not a shopper's click.
+    const cart = await openRecoveryLink(database(c.env), check.subject, c.req.method !== "HEAD");
+    if (!cart) return c.html(page("This cart link is no longer known.", back), 404);
+    const discount = cart.discountCode ? `?discount=${encodeURIComponent(cart.discountCode)}` : "";
+    return c.redirect(`${storefront}/cart/${encodeURIComponent(cart.cartId)}${discount}`, 302);
   });
 
 function page(message: string, extra: unknown = "") {

@@ -2,7 +2,14 @@
  * The store's tables in D1. Instants are integer milliseconds since the epoch (UTC); money is
  * integer minor units with its ISO currency code beside it.
  */
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import {
+  index,
+  integer,
+  primaryKey,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
 
 /** Every event ever accepted, by its id: the key that makes `POST /api/events` idempotent. */
 export const events = sqliteTable(
@@ -355,4 +362,74 @@ export const alerts = sqliteTable(
     webhook: text("webhook"),
   },
   (t) => [index("alerts_incident").on(t.incident, t.id)],
+);
+
+/**
+ * Each cart reminder claimed: one per cart version (its last activity) and stage. Inserting it is the claim that keeps a stage to one e-mail; it carries the opaque id
+ * the recovery link is signed for, the discount code if the stage has one, and the clicks.
+ */
+export const cartReminders = sqliteTable(
+  "cart_reminders",
+  {
+    /** The e-mail's idempotency key in `emails`. */
+    emailKey: text("email_key").primaryKey(),
+    cartId: text("cart_id").notNull(),
+    /** The cart's last activity the reminder is for: a cart that changes starts again. */
+    cartActivityAt: integer("cart_activity_at").notNull(),
+    stage: integer("stage").notNull(),
+    template: text("template").notNull(),
+    recipient: text("recipient").notNull(),
+    customerId: text("customer_id"),
+    /** The run's clock when the reminder was claimed (its slot, or the delayed check's time). */
+    remindedAt: integer("reminded_at").notNull(),
+    runId: integer("run_id"),
+    /** Random; the recovery link's token is signed for it, so no cart id travels in clear. */
+    linkId: text("link_id").notNull().unique(),
+    linkExpiresAt: integer("link_expires_at").notNull(),
+    discountCode: text("discount_code"),
+    clicks: integer("clicks").notNull().default(0),
+    firstClickedAt: integer("first_clicked_at"),
+  },
+  (t) => [
+    index("cart_reminders_cart").on(t.cartId, t.cartActivityAt, t.stage),
+    index("cart_reminders_recipient").on(t.recipient, t.remindedAt),
+    index("cart_reminders_customer").on(t.customerId, t.remindedAt),
+    index("cart_reminders_at").on(t.remindedAt),
+  ],
+);
+
+/** Discount codes of final reminders: unique per cart, single use, with an expiry. */
+export const discountCodes = sqliteTable("discount_codes", {
+  code: text("code").primaryKey(),
+  cartId: text("cart_id").notNull(),
+  emailKey: text("email_key").notNull().unique(),
+  percentOff: integer("percent_off").notNull(),
+  createdAt: integer("created_at").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+  redeemedAt: integer("redeemed_at"),
+  redeemedOrderId: text("redeemed_order_id"),
+});
+
+/**
+ * A cart recovered: an order by the reminded customer or address within the attribution window
+ * after a sent reminder. One per order and one per cart version.
+ */
+export const cartRecoveries = sqliteTable(
+  "cart_recoveries",
+  {
+    orderId: text("order_id").primaryKey(),
+    cartId: text("cart_id").notNull(),
+    cartActivityAt: integer("cart_activity_at").notNull(),
+    /** The last reminder sent before the order, and its stage. */
+    emailKey: text("email_key").notNull(),
+    stage: integer("stage").notNull(),
+    currency: text("currency").notNull(),
+    amountCents: integer("amount_cents").notNull(),
+    remindedAt: integer("reminded_at").notNull(),
+    orderedAt: integer("ordered_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("cart_recoveries_cart").on(t.cartId, t.cartActivityAt),
+    index("cart_recoveries_reminded").on(t.remindedAt),
+  ],
 );

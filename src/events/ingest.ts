@@ -12,6 +12,14 @@ export interface IngestOutcome {
   accepted: number;
   duplicates: number;
   rejected: { index: number; id: string | null; error: string }[];
+  /** The newest accepted `cart.updated` of each cart, for the delayed reminder check. */
+  cartsUpdated: CartUpdate[];
+}
+
+export interface CartUpdate {
+  cartId: string;
+  /** When the cart last changed, ms. */
+  at: number;
 }
 
 type EventOf<T extends StoreEvent["type"]> = Extract<StoreEvent, { type: T }>;
@@ -57,6 +65,7 @@ export async function ingestEvents(
         accepted: applied.length,
         duplicates: valid.length - fresh.length,
         rejected: all,
+        cartsUpdated: newestCartUpdates(applied),
       };
     } catch (error) {
       if (attempt >= 3 || !String(error).includes("UNIQUE constraint failed: events.id")) {
@@ -64,6 +73,16 @@ export async function ingestEvents(
       }
     }
   }
+}
+
+function newestCartUpdates(applied: readonly StoreEvent[]): CartUpdate[] {
+  const newest = new Map<string, number>();
+  for (const event of applied) {
+    if (event.type !== "cart.updated") continue;
+    const at = newest.get(event.data.cartId);
+    if (at === undefined || event.occurredAt > at) newest.set(event.data.cartId, event.occurredAt);
+  }
+  return [...newest].map(([cartId, at]) => ({ cartId, at }));
 }
 
 function rawId(raw: unknown): string | null {

@@ -5,6 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import { alertOnDeadLetters } from "../alerts/watch";
+import { type CartCheck, isCartCheck, runCartCheck } from "../carts/cart-checks";
 import { type Database, database } from "../db/client";
 import { failedItems } from "../db/schema";
 import { type EmailRetry, isEmailRetry } from "../email/outbox";
@@ -20,7 +21,7 @@ import { RetryLater } from "./retry-later";
 export const deadLetterQueue = "shop-tasks-dead-letters";
 const maxDelaySeconds = 3600;
 
-export type WorkMessage = NewsletterBatch | DeferredSlot | EmailRetry;
+export type WorkMessage = NewsletterBatch | DeferredSlot | EmailRetry | CartCheck;
 
 export interface WorkContext {
   invocationId: string;
@@ -28,6 +29,8 @@ export interface WorkContext {
   attempts: number;
   /** An admin's replay of a dead letter, not a Queue delivery. */
   replay: boolean;
+  /** The consumer's "now", ms; tests set it to play a delayed check at its due time. */
+  now?: number;
 }
 
 export async function consumeBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
@@ -80,6 +83,9 @@ export async function processWork(
         "(claimed, failed or unknown)"
       );
     }
+  } else if (work?.kind === "cart-check") {
+    if (!isCartCheck(work)) throw new Error("a cart-check message needs a cartId and a dueAt");
+    await runCartCheck(env, work, context.now);
   } else if (work?.kind === "run-slot" && "task" in work && "slotTime" in work) {
     const entry = scheduledTask(work.task);
     if (!entry) throw new Error(`no task named ${JSON.stringify(work.task)}`);

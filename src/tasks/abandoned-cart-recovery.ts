@@ -1,203 +1,100 @@
 /**
- * Every 30 minutes: finds open carts left alone for two hours or more and sends each one first
- * reminder. A cart is reminded at most once per stage, because the reminder's key is claimed in
- * D1 before it is sent.
+ * Every 30 minutes: reminds shoppers of carts they left, in stages (by default 2 h, 24 h and
+ * 72 h after the cart's last activity, the last with a discount code). Each run sends each cart
+ * only the stage due now; the rules on who gets nothing are in src/carts/due-carts.ts, the
+ * claims that keep a stage to one e-mail in src/carts/reminder-claims.ts.
  */
-import { sql } from "drizzle-orm";
-import { jsonChunks } from "../db/json-chunks";
-import { optOutReason } from "../email/opt-outs";
-import { claimEmails, type OutgoingEmail, sendClaimedEmails } from "../email/outbox";
-import { cartReminder } from "../email/templates/cart-reminder";
-import { unsubscribeLink } from "../email/unsubscribe-link";
+
+import type { DueCart } from "../carts/due-carts";
+import { attributeOrders, recoveredBetween } from "../carts/recoveries";
+import { cartRecoveryRules } from "../carts/recovery-settings";
+import { type CartLine, type RecoveryOutcome, remindCarts } from "../carts/remind-carts";
 import { nextFireTime } from "../lib/cron";
 import { maskEmail } from "../lib/log";
 import { divideRounded } from "../lib/money";
-import { signLink } from "../links";
 import { dryRunResult } from "./dry-run";
 import type { Task, TaskContext } from "./task";
 
-const hour = 3_600_000;
-/** A cart counts as abandoned after this much inactivity. */
-export const abandonedAfterMs = 2 * hour;
-/** Older carts are past saving: reminding them weeks later reads as spam. */
-export const remindWithinMs = 14 * 24 * hour;
-const stage = 1;
-const template = `cart-reminder-${stage}`;
-
-interface CandidateCart {
-  id: string;
-  customerId: string | null;
-  address: string | null;
-  firstName: string | null;
-  currency: string;
-  totalCents: number;
-  itemCount: number;
-  optedOut: number;
-  orderedSince: number;
-  reminded: number;
-}
-
-type EligibleCart = CandidateCart & { address: string };
-type SkipReason = "noAddress" | "optedOut" | "orderedSince" | "alreadyReminded";
-
-/** The carts a run found, sorted into those it may remind and those it skips, with why. */
-interface CartSurvey {
-  candidates: CandidateCart[];
-  eligible: EligibleCart[];
-  skipped: { cartId: string; reason: SkipReason }[];
-  skippedBy: Record<SkipReason, number>;
-  items: Map<string, ReminderItem[]>;
-}
-
-/** What sending the reminders came to; a dry run sends none. */
-interface ReminderDelivery {
-  sent: number;
-  failed: number;
-  /** Of the failed, those with a passing fault, handed to the Queue for a later resend. */
-  retryQueued: number;
-  /** Keys another run claimed between the survey and this run's claim. */
-  lostClaims: number;
-  /** Wall time of the sends, or null when nothing was sent. */
-  deliveryMs: number | null;
-}
-
-const nothingSent: ReminderDelivery = {
-  sent: 0,
-  failed: 0,
-  retryQueued: 0,
-  lostClaims: 0,
-  deliveryMs: null,
-};
-
 export const abandonedCartRecovery: Task = {
   name: "abandoned-cart-recovery",
-  description: "E-mails a first reminder for carts left inactive for 2 hours or more.",
+  description:
+    "E-mails staged reminders (by default 2 h, 24 h and 72 h with a discount) for carts left idle.",
   run: recoverAbandonedCarts,
 };
 
 async function recoverAbandonedCarts(context: TaskContext) {
   const started = Date.now();
-  const survey = await surveyCarts(context);
-
-  // A dry run stops here: it claims no key and sends nothing, and lists what it would send.
-  if (context.dryRun) {
-    const result = recoveryResult(context, survey, nothingSent, started);
-    const { eligible, skipped } = survey;
-    return dryRunResult(
-      result,
-      `would send ${eligible.length} cart reminders and skip ${skipped.length} carts.`,
-      { reminders: eligible.map(plannedReminder), skipped },
-    );
-  }
-
-  const delivery = await sendReminders(context, survey);
-  return recoveryResult(context, survey, delivery, started);
-}
-
-/** Finds the abandoned carts, sorts them into eligible and skipped, and reads their items. */
-async function surveyCarts(context: TaskContext): Promise<CartSurvey> {
-  const candidates = await findAbandonedCarts(context);
-  const skippedBy: Record<SkipReason, number> = {
-    noAddress: 0,
-    optedOut: 0,
-    orderedSince: 0,
-    alreadyReminded: 0,
+  const { env, db, store, slotTime, runId, dryRun } = context;
+  const rules = cartRecoveryRules(env);
+  const outcome = await remindCarts({ env, db, store, rules, clock: slotTime, runId, dryRun });
+  // Orders that followed reminders are credited before the result reads them (not in a dry run,
+  // which writes nothing).
+  if (!dryRun) await attributeOrders(db, rules, slotTime - rules.attributionMs, slotTime);
+  const recovery = {
+    attributionDays: rules.attributionMs / 86_400_000,
+    windowStart: new Date(slotTime - rules.attributionMs).toISOString(),
+    windowEnd: new Date(slotTime).toISOString(),
+    ...(await recoveredBetween(db, slotTime - rules.attributionMs, slotTime)),
   };
-  const eligible: EligibleCart[] = [];
-  const skipped: CartSurvey["skipped"] = [];
-  for (const cart of candidates) {
-    const reason = skipReason(cart);
-    if (reason) {
-      skippedBy[reason]++;
-      skipped.push({ cartId: cart.id, reason });
-    } else if (cart.address) {
-      eligible.push({ ...cart, address: cart.address });
-    }
-  }
-  const items = await cartItems(
-    context,
-    eligible.map((cart) => cart.id),
+  const result = recoveryResult(context, rules.stages, outcome, recovery, started);
+  if (!dryRun) return result;
+  const { due, held } = outcome.survey;
+  return dryRunResult(
+    result,
+    `would send ${due.length} cart reminders and hold back ${held.length} carts.`,
+    { reminders: due.map(plannedReminder), held },
   );
-  return { candidates, eligible, skipped, skippedBy, items };
-}
-
-/** Claims each eligible cart's reminder key, sends those it won and records how each send went. */
-async function sendReminders(
-  { db, env, store, runId }: TaskContext,
-  { eligible, items }: CartSurvey,
-): Promise<ReminderDelivery> {
-  const claims = eligible.map((cart) => ({
-    key: reminderKey(cart.id),
-    task: abandonedCartRecovery.name,
-    runId,
-    template,
-    recipient: cart.address,
-  }));
-  const won = await claimEmails(db, claims, Date.now());
-
-  const messages: OutgoingEmail[] = [];
-  for (const cart of eligible) {
-    const key = reminderKey(cart.id);
-    if (!won.has(key)) continue;
-    // Links expire in real time, whatever slot the run is for.
-    const cartToken = await signLink(env.LINK_SECRET, "cart", cart.id, Date.now());
-    const unsubscribe = await unsubscribeLink(
-      store.publicUrl,
-      env.LINK_SECRET,
-      cart.address,
-      Date.now(),
-    );
-    const message = await cartReminder(
-      store.name,
-      cart.firstName,
-      { currency: cart.currency, totalCents: cart.totalCents, items: items.get(cart.id) ?? [] },
-      `${store.publicUrl}/links/cart/${encodeURIComponent(cart.id)}?token=${cartToken}`,
-      unsubscribe.link,
-    );
-    messages.push({ key, to: cart.address, ...message, headers: unsubscribe.headers });
-  }
-  const delivery = await sendClaimedEmails(env, db, store.senderAddress, messages);
-
-  const sent = delivery.outcomes.filter((outcome) => outcome.status === "sent").length;
-  return {
-    sent,
-    failed: delivery.outcomes.length - sent,
-    retryQueued: delivery.outcomes.filter((outcome) => outcome.status === "retrying").length,
-    lostClaims: eligible.length - won.size,
-    deliveryMs: messages.length > 0 ? delivery.elapsedMs : null,
-  };
 }
 
 function recoveryResult(
   { slotTime, cron, timeZone }: TaskContext,
-  { candidates, eligible, skippedBy, items }: CartSurvey,
-  { sent, failed, retryQueued, lostClaims, deliveryMs }: ReminderDelivery,
+  stages: ReturnType<typeof cartRecoveryRules>["stages"],
+  { survey, lines, delivery }: RecoveryOutcome,
+  recovery: object,
   started: number,
 ) {
+  const { found, due, heldBy } = survey;
+  const { sent, failed, retryQueued, lostClaims, deliveryMs, sentByStage } = delivery;
   const executionTime = Date.now() - started;
+  const templatesUsed: Record<string, number> = {};
+  for (const stage of stages) {
+    const count = sentByStage.get(stage.stage) ?? 0;
+    if (count > 0) templatesUsed[stage.template] = (templatesUsed[stage.template] ?? 0) + count;
+  }
   return {
-    message: `Sent ${sent} of ${eligible.length} cart reminders (${failed} failed).`,
+    message:
+      `Sent ${sent} of ${due.length} due cart reminders (${failed} failed); ` +
+      `${found.length - due.length} carts held back.`,
     timestamp: new Date(slotTime).toISOString(),
     summary: {
-      processed: candidates.length,
+      processed: found.length,
       emailsSent: sent,
       errors: failed,
-      skipped: candidates.length - eligible.length + lostClaims,
-      skippedBy,
+      skipped: found.length - due.length + lostClaims,
+      skippedBy: heldBy,
     },
     details: {
-      discoveredCarts: candidates.length,
-      eligibleForRecovery: eligible.length,
-      duplicatesPrevented: skippedBy.alreadyReminded + lostClaims,
+      discoveredCarts: found.length,
+      eligibleForRecovery: due.length,
+      duplicatesPrevented: heldBy.alreadyReminded + lostClaims,
       retryQueued,
-      ...cartValues(eligible),
-      topCategories: topCategories(items),
-      emailTemplatesUsed: sent > 0 ? { [template]: sent } : {},
+      ...cartValues(due),
+      topCategories: topCategories(lines),
+      emailTemplatesUsed: templatesUsed,
+      stages: stages.map((stage) => ({
+        stage: stage.stage,
+        template: stage.template,
+        afterHours: stage.afterHours,
+        discountPercent: stage.discount?.percentOff ?? null,
+        due: due.filter((cart) => cart.stage.stage === stage.stage).length,
+        sent: sentByStage.get(stage.stage) ?? 0,
+      })),
+      recovery,
     },
     performance: {
       executionTime,
       cartsPerSecond:
-        executionTime > 0 ? Math.round((candidates.length / executionTime) * 1000 * 10) / 10 : null,
+        executionTime > 0 ? Math.round((found.length / executionTime) * 1000 * 10) / 10 : null,
       ...(executionTime > 0 ? {} : { cartsPerSecondNote: "run too short to time (0 ms)" }),
       emailDeliveryTime: deliveryMs,
       ...(deliveryMs !== null ? {} : { emailDeliveryTimeNote: "no e-mail was sent" }),
@@ -207,83 +104,17 @@ function recoveryResult(
 }
 
 /** A reminder a dry run would send; the address is masked, as in logs. */
-function plannedReminder(cart: EligibleCart) {
+function plannedReminder(cart: DueCart) {
   return {
     cartId: cart.id,
     recipient: maskEmail(cart.address),
-    template,
-    stage,
+    stage: cart.stage.stage,
+    template: cart.stage.template,
+    discountPercent: cart.stage.discount?.percentOff ?? null,
     cartTotalCents: cart.totalCents,
     currency: cart.currency,
     itemCount: cart.itemCount,
   };
-}
-
-const reminderKey = (cartId: string) => `cart-reminder:${cartId}:stage-${stage}`;
-
-function skipReason(cart: CandidateCart): SkipReason | null {
-  if (!cart.address) return "noAddress";
-  if (cart.optedOut) return "optedOut";
-  if (cart.orderedSince) return "orderedSince";
-  if (cart.reminded) return "alreadyReminded";
-  return null;
-}
-
-/**
- * Open, non-empty carts inactive between 2 hours and 14 days at the slot, each with the facts
- * that decide whether it may be reminded. One query for all carts.
- */
-async function findAbandonedCarts({ db, slotTime }: TaskContext): Promise<CandidateCart[]> {
-  return db.all<CandidateCart>(sql`
-    WITH abandoned AS (
-      SELECT c.id, c.customer_id, coalesce(c.email, cu.email) AS address, cu.first_name,
-        cu.marketing_consent, c.currency, c.total_cents, c.item_count, c.last_activity_at
-      FROM carts c LEFT JOIN customers cu ON cu.id = c.customer_id
-      WHERE c.status = 'open' AND c.item_count > 0
-        AND c.last_activity_at <= ${slotTime - abandonedAfterMs}
-        AND c.last_activity_at > ${slotTime - remindWithinMs}
-    )
-    SELECT a.id, a.customer_id AS customerId, a.address, a.first_name AS firstName,
-      a.currency, a.total_cents AS totalCents, a.item_count AS itemCount,
-      (a.marketing_consent = 0 OR ${optOutReason("a.address")} IS NOT NULL) AS optedOut,
-      (EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = a.customer_id
-          AND o.placed_at >= a.last_activity_at AND o.placed_at <= ${slotTime})
-        OR EXISTS (SELECT 1 FROM orders o WHERE o.email = a.address
-          AND o.placed_at >= a.last_activity_at AND o.placed_at <= ${slotTime})
-      ) AS orderedSince,
-      EXISTS (SELECT 1 FROM emails e
-        WHERE e.idempotency_key = 'cart-reminder:' || a.id || ${`:stage-${stage}`}) AS reminded
-    FROM abandoned a
-    ORDER BY a.last_activity_at, a.id`);
-}
-
-interface ReminderItem {
-  name: string;
-  category: string | null;
-  quantity: number;
-  unitPriceCents: number;
-}
-
-async function cartItems(
-  { db }: TaskContext,
-  cartIds: string[],
-): Promise<Map<string, ReminderItem[]>> {
-  const byCart = new Map<string, ReminderItem[]>();
-  for (const json of jsonChunks(cartIds)) {
-    const rows = await db.all<ReminderItem & { cartId: string }>(sql`
-      SELECT ci.cart_id AS cartId, coalesce(ci.name, p.name, ci.product_id) AS name,
-        coalesce(ci.category, p.category) AS category, ci.quantity,
-        ci.unit_price_cents AS unitPriceCents
-      FROM cart_items ci LEFT JOIN products p ON p.id = ci.product_id
-      WHERE ci.cart_id IN (SELECT value FROM json_each(${json}))
-      ORDER BY ci.cart_id, ci.line`);
-    for (const { cartId, ...item } of rows) {
-      const list = byCart.get(cartId) ?? [];
-      list.push(item);
-      byCart.set(cartId, list);
-    }
-  }
-  return byCart;
 }
 
 /** Cart values per currency: carts in different currencies are never added together. */
@@ -301,10 +132,10 @@ function cartValues(carts: { currency: string; totalCents: number }[]) {
   return { totalCartValue: total, averageCartValue: average };
 }
 
-function topCategories(items: Map<string, ReminderItem[]>) {
+function topCategories(lines: Map<string, CartLine[]>) {
   const carts = new Map<string, number>();
-  for (const list of items.values()) {
-    for (const category of new Set(list.map((item) => item.category ?? "uncategorised"))) {
+  for (const list of lines.values()) {
+    for (const category of new Set(list.map((line) => line.category ?? "uncategorised"))) {
       carts.set(category, (carts.get(category) ?? 0) + 1);
     }
   }

@@ -96,7 +96,10 @@ async function newsletterAudience(db: Database): Promise<Audience> {
     recipients: subscribers
       .filter((row) => row.blocked === null)
       .map((row) => ({ email: row.email, categories: JSON.parse(row.categories) as string[] })),
-    unsubscribes: subscribers.filter((row) => row.blocked === "unsubscribed").length,
+    // Refused consent counts with the opt-outs: either way the person said no.
+    unsubscribes: subscribers.filter(
+      (row) => row.blocked === "unsubscribed" || row.blocked === "noConsent",
+    ).length,
     bounces: subscribers.filter((row) => row.blocked === "bounced").length,
   };
 }
