@@ -142,9 +142,7 @@ describe("abandoned-cart-recovery dry run", () => {
     const result = await run(abandonedCartRecovery, testEnv, slot);
 
     expect(result.dryRun).toBe(true);
-    expect(result.message).toBe(
-      "Dry run: would send 2 cart reminders and hold back 4 carts.",
-    );
+    expect(result.message).toBe("Dry run: would send 2 cart reminders and hold back 4 carts.");
     // Discovered, oldest activity first: J 07:00, C/D/F 08:00, I 09:30, A 10:00.
     expect(result.plan).toEqual({
       reminders: [

@@ -154,7 +154,12 @@ describe("retries through the Queue", () => {
         attempts: 3,
         error: "503 service unavailable",
       },
-      { key: "cart-reminder:ok:2024-06-10T09:00:00.000Z:stage-1", status: "sent", attempts: 1, error: null },
+      {
+        key: "cart-reminder:ok:2024-06-10T09:00:00.000Z:stage-1",
+        status: "sent",
+        attempts: 1,
+        error: null,
+      },
     ]);
   });
 
@@ -172,7 +177,9 @@ describe("retries through the Queue", () => {
       "busy@example.test",
       "ok@example.test",
     ]);
-    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1");
+    const busy = (await emailRows()).find(
+      (row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
+    );
     expect(busy).toEqual({
       key: "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
       status: "sent",
@@ -224,7 +231,9 @@ describe("retries through the Queue", () => {
     expect(delay).toBeGreaterThanOrEqual(30);
     expect(delay).toBeLessThanOrEqual(60);
     // 3 sends in the run, 3 in each of the two Queue deliveries.
-    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1");
+    const busy = (await emailRows()).find(
+      (row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
+    );
     expect(busy).toMatchObject({ status: "retrying", attempts: 9 });
   });
 
@@ -238,9 +247,13 @@ describe("retries through the Queue", () => {
       payload: string;
       attempts: number;
     }>();
-    expect(JSON.parse(item?.payload ?? "{}").key).toBe("cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1");
+    expect(JSON.parse(item?.payload ?? "{}").key).toBe(
+      "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
+    );
     expect(item?.attempts).toBe(6);
-    const busy = (await emailRows()).find((row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1");
+    const busy = (await emailRows()).find(
+      (row) => row.key === "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
+    );
     expect(busy).toMatchObject({
       status: "failed",
       error: "Queue retries exhausted: 503 service unavailable",

@@ -124,7 +124,12 @@ describe("POST /api/failed-items/:id/retry", () => {
     expect(second.body).toMatchObject({ replayed: true, failedItem: { replays: 2 } });
     expect(up.sent.map((mail) => mail.to)).toEqual(["busy@example.test"]);
     expect(await emailRows()).toEqual([
-      { key: "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1", status: "sent", attempts: 4, error: null },
+      {
+        key: "cart-reminder:busy:2024-06-10T09:00:00.000Z:stage-1",
+        status: "sent",
+        attempts: 4,
+        error: null,
+      },
     ]);
   });
 

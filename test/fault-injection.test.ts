@@ -92,7 +92,12 @@ describe("fault injection", () => {
     // The outcome was never recorded: the key stays `claimed`, and by the crash rule it is
     // never sent again; the e-mail log shows it for a person to check.
     expect(await emailRows()).toEqual([
-      { key: "cart-reminder:c1:2024-06-10T09:00:00.000Z:stage-1", status: "claimed", attempts: 0, error: null },
+      {
+        key: "cart-reminder:c1:2024-06-10T09:00:00.000Z:stage-1",
+        status: "claimed",
+        attempts: 0,
+        error: null,
+      },
     ]);
     const { alerts } = (await (await api("/api/alerts")).json()) as { alerts: any[] };
     expect(alerts.map((alert) => [alert.incident, alert.state])).toEqual([
