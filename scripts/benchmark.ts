@@ -90,6 +90,7 @@ async function main() {
           slotTime: string;
           trigger: string;
           status: string;
+          result: { message?: string } | null;
           metrics: { durationMs: number; d1Statements: number };
         }[];
       };
@@ -105,6 +106,7 @@ async function main() {
           `  (request ${wallMs.toFixed(0)} ms)`,
         ].join(" "),
       );
+      if (latest.result?.message) console.log(`  ${latest.result.message}`);
     }
   } finally {
     dev.kill("SIGINT");
