@@ -73,7 +73,8 @@ export async function runCartCheck(env: Env, check: CartCheck, now = Date.now())
     db,
     store: storeFrom(env),
     rules,
-    clock: now,
+    // Delays are whole seconds: a check up to a second early runs as of its due time.
+    clock: Math.max(now, check.dueAt),
     runId: null,
     dryRun: false,
     onlyCartId: check.cartId,

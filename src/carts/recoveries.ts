@@ -8,34 +8,69 @@
 import { sql } from "drizzle-orm";
 import { readBatch } from "../db/batch";
 import type { Database } from "../db/client";
+import { jsonChunks } from "../db/json-chunks";
 import type { CartRecoveryRules } from "./recovery-settings";
 
-/** Credits the orders placed in (from, to] that follow a sent reminder; idempotent. */
+interface Candidate {
+  orderId: string;
+  placedAt: number;
+  currency: string;
+  totalCents: number;
+  orderCartId: string | null;
+  emailKey: string;
+  cartId: string;
+  cartActivityAt: number;
+  stage: number;
+  remindedAt: number;
+}
+
+/**
+ * Credits the orders placed in (from, to] that follow a sent reminder; idempotent. Orders pick in
+ * the order they were placed, so when two orders could recover the same cart the earlier one
+ * does, whatever order the rows come in, and asking again gives the same answer.
+ */
 export async function attributeOrders(
   db: Database,
   rules: Pick<CartRecoveryRules, "attributionMs">,
   from: number,
   to: number,
 ): Promise<void> {
-  await db.run(sql`
-    INSERT INTO cart_recoveries (order_id, cart_id, cart_activity_at, email_key, stage,
-      currency, amount_cents, reminded_at, ordered_at)
-    SELECT o.id, r.cart_id, r.cart_activity_at, r.email_key, r.stage, o.currency, o.total_cents,
-      r.reminded_at, o.placed_at
-    FROM orders o JOIN cart_reminders r ON r.email_key = (
-      SELECT r2.email_key FROM cart_reminders r2
-        JOIN emails e ON e.idempotency_key = r2.email_key AND e.status = 'sent'
-      WHERE (r2.customer_id = o.customer_id OR r2.recipient = o.email
-          OR r2.recipient = (SELECT oc.email FROM customers oc WHERE oc.id = o.customer_id))
-        AND r2.reminded_at <= o.placed_at
-        AND r2.reminded_at > o.placed_at - ${rules.attributionMs}
-        AND NOT EXISTS (SELECT 1 FROM cart_recoveries cr
-          WHERE cr.cart_id = r2.cart_id AND cr.cart_activity_at = r2.cart_activity_at)
-      ORDER BY (r2.cart_id IS o.cart_id) DESC, r2.reminded_at DESC, r2.stage DESC
-      LIMIT 1)
+  const candidates = await db.all<Candidate>(sql`
+    SELECT o.id AS orderId, o.placed_at AS placedAt, o.currency, o.total_cents AS totalCents,
+      o.cart_id AS orderCartId, r.email_key AS emailKey, r.cart_id AS cartId,
+      r.cart_activity_at AS cartActivityAt, r.stage, r.reminded_at AS remindedAt
+    FROM orders o
+      JOIN cart_reminders r ON (r.customer_id = o.customer_id OR r.recipient = o.email
+        OR r.recipient = (SELECT oc.email FROM customers oc WHERE oc.id = o.customer_id))
+      JOIN emails e ON e.idempotency_key = r.email_key AND e.status = 'sent'
     WHERE o.placed_at > ${from} AND o.placed_at <= ${to}
+      AND r.reminded_at <= o.placed_at AND r.reminded_at > o.placed_at - ${rules.attributionMs}
       AND NOT EXISTS (SELECT 1 FROM cart_recoveries cr WHERE cr.order_id = o.id)
-    ON CONFLICT DO NOTHING`);
+      AND NOT EXISTS (SELECT 1 FROM cart_recoveries cr
+        WHERE cr.cart_id = r.cart_id AND cr.cart_activity_at = r.cart_activity_at)
+    ORDER BY o.placed_at, o.id,
+      (r.cart_id IS o.cart_id) DESC, r.reminded_at DESC, r.stage DESC, r.email_key`);
+
+  // The first candidate of each order is its best reminder; a cart already taken by an earlier
+  // order falls to the order's next best.
+  const chosen = new Map<string, Candidate>();
+  const takenCarts = new Set<string>();
+  for (const candidate of candidates) {
+    const cart = `${candidate.cartId}\u0000${candidate.cartActivityAt}`;
+    if (chosen.has(candidate.orderId) || takenCarts.has(cart)) continue;
+    chosen.set(candidate.orderId, candidate);
+    takenCarts.add(cart);
+  }
+  for (const json of jsonChunks([...chosen.values()])) {
+    const v = (name: keyof Candidate) => sql.raw(`json_extract(value, '$.${name}')`);
+    await db.run(sql`
+      INSERT INTO cart_recoveries (order_id, cart_id, cart_activity_at, email_key, stage,
+        currency, amount_cents, reminded_at, ordered_at)
+      SELECT ${v("orderId")}, ${v("cartId")}, ${v("cartActivityAt")}, ${v("emailKey")},
+        ${v("stage")}, ${v("currency")}, ${v("totalCents")}, ${v("remindedAt")}, ${v("placedAt")}
+      FROM json_each(${json}) WHERE true
+      ON CONFLICT DO NOTHING`);
+  }
 }
 
 export interface StageImpact {
