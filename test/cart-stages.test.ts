@@ -311,3 +311,28 @@ describe("who gets nothing", () => {
     expect(londonMorning.sent.map((m) => m.to)).toEqual(["guest@example.test"]);
   });
 });
+
+describe("the reminder e-mail through the real mail binding", () => {
+  it("keeps non-ASCII names and emoji in the subject and lets no header in", async () => {
+    await store([
+      customer("zoe", { firstName: "Zoë 🎉" }),
+      customer("eve", { firstName: "Eve\r\nBcc: all@example.test" }),
+      cart("Z", "2024-06-10T10:00:00Z", { customerId: "zoe" }, [
+        { productId: "tj", name: 'Tom & Jerry "Mug" <b>', quantity: 1, unitPriceCents: 1099 },
+      ]),
+      cart("E", "2024-06-10T10:00:00Z", { customerId: "eve" }),
+    ]);
+    const { result, sent } = await runAt("2024-06-10T12:00:00Z");
+    // Both went through the local send_email binding, which validates each message.
+    expect(result.summary).toMatchObject({ emailsSent: 2, errors: 0 });
+    const zoe = sent.find((m) => m.to === "zoe@example.test");
+    expect(zoe?.subject).toBe("Zoë 🎉, you left something in your cart at Sample Gift Shop");
+    expect(zoe?.html).toContain("Tom &amp; Jerry &quot;Mug&quot; &lt;b&gt;");
+    expect(zoe?.text).toContain('1 × Tom & Jerry "Mug" <b>: £10.99');
+    const eve = sent.find((m) => m.to === "eve@example.test");
+    expect(eve?.subject).toBe(
+      "Eve Bcc: all@example.test, you left something in your cart at Sample Gift Shop",
+    );
+    expect(eve?.subject).not.toMatch(/[\r\n]/);
+  });
+});
