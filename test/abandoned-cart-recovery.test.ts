@@ -131,7 +131,7 @@ describe("abandoned-cart-recovery", () => {
     expect(sent.map((mail) => mail.to).sort()).toEqual(["ann@example.test", "ivy@example.test"]);
   });
 
-  it("puts the cart's items, an escaped name and a signed recovery link in the reminder", async () => {
+  it("puts the items, an escaped name and a signed recovery link in the reminder", async () => {
     const { env: testEnv, sent } = recordingEnv();
     await fireOne(cron, slot, testEnv);
     const mail = sent.find((m) => m.to === "ann@example.test");

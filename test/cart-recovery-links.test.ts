@@ -481,6 +481,39 @@ describe("discount codes", () => {
     expect(await state.json()).toEqual(used);
   });
 
+  it("lets the first order that names a code redeem it, once, before it expires", async () => {
+    const { codes } = await finalReminders();
+    const [kimCode, leeCode] = codes.map((c) => c.code);
+    const now = Date.now();
+    const at = (offsetMs: number) => new Date(now + offsetMs).toISOString();
+    // Two orders of one request use Kim's code (typed in lower case): the earlier one has it.
+    // Lee's code is used after its expiry, moved into the past here.
+    await env.DB.prepare("UPDATE discount_codes SET expires_at = ? WHERE code = ?")
+      .bind(now - 60_000, leeCode ?? "")
+      .run();
+    await post([
+      order("o-late", at(-1_000), { email: "x@example.test", discountCode: kimCode }),
+      order("o-first", at(-2_000), {
+        customerId: "cust-kim",
+        discountCode: ` ${kimCode?.toLowerCase()} `,
+      }),
+      order("o-lee", at(-1_000), { email: "lee@example.test", discountCode: leeCode }),
+    ]);
+    const kim = await api(`/api/discounts/${kimCode}`);
+    expect(await kim.json()).toMatchObject({
+      state: "used",
+      redeemedOrderId: "o-first",
+      redeemedAt: at(-2_000),
+    });
+    const lee = await api(`/api/discounts/${leeCode}`);
+    expect(await lee.json()).toMatchObject({ state: "expired", redeemedOrderId: null });
+    // A later order with the used code changes nothing.
+    await post([order("o-again", at(0), { email: "y@example.test", discountCode: kimCode })]);
+    expect(await (await api(`/api/discounts/${kimCode}`)).json()).toMatchObject({
+      redeemedOrderId: "o-first",
+    });
+  });
+
   it("refuses an expired code with 410 and an unknown one with 404", async () => {
     const { codes } = await finalReminders();
     const code = codes[1]?.code ?? "";

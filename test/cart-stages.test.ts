@@ -1,5 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { surveyCarts } from "../src/carts/due-carts";
+import { cartRecoveryRules } from "../src/carts/recovery-settings";
+import { claimReminders } from "../src/carts/reminder-claims";
+import { database } from "../src/db/client";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
 import { event, fireOne, postEvents, recordingEnv } from "./helpers/worker";
 
@@ -334,5 +338,36 @@ describe("the reminder e-mail through the real mail binding", () => {
       "Eve Bcc: all@example.test, you left something in your cart at Sample Gift Shop",
     );
     expect(eve?.subject).not.toMatch(/[\r\n]/);
+  });
+});
+
+describe("two passes racing for one address", () => {
+  it("lets the claim that comes second lose to the cooldown", async () => {
+    await store([
+      customer("cat"),
+      cart("X1", "2024-06-10T10:00:00Z", { customerId: "cat" }),
+      cart("X2", "2024-06-10T10:00:00Z", { email: "cat@example.test" }),
+    ]);
+    const clock = Date.parse("2024-06-10T12:00:00Z");
+    const rules = cartRecoveryRules(env);
+    const db = database(env);
+    // A delayed check of X2 surveys it and finds it due...
+    const check = await surveyCarts(db, rules, clock, "Europe/London", "X2");
+    expect(check.due.map((c) => c.id)).toEqual(["X2"]);
+    // ...while the cron pass reminds X1 (the older cart goes first there).
+    const cronPass = await runAt("2024-06-10T12:00:00Z");
+    expect(cronPass.sent).toHaveLength(1);
+    expect(cronPass.result.summary.skippedBy.cooldown).toBe(1);
+    // The check's claim now meets the cooldown inside its transaction: nothing claimed.
+    const request = {
+      task: "t",
+      runId: null,
+      clock,
+      now: Date.now(),
+      linkValidMs: 1,
+      cooldownMs: rules.cooldownMs,
+    };
+    expect(await claimReminders(db, check.due, request)).toEqual([]);
+    expect((await reminders()).map((r) => (r as { cartId: string }).cartId)).toEqual(["X1"]);
   });
 });

@@ -85,7 +85,7 @@ export async function surveyCarts(
       held.push({ cartId: cart.id, reason: why });
       continue;
     }
-    addressesThisPass.add(cart.address);
+    if (rules.cooldownMs > 0) addressesThisPass.add(cart.address);
     due.push({ ...cart, address: cart.address, stage });
   }
   return { found, due, held, heldBy };

@@ -70,6 +70,7 @@ export async function remindCarts(pass: RecoveryPass): Promise<RecoveryOutcome> 
     clock,
     now,
     linkValidMs: rules.linkValidMs,
+    cooldownMs: rules.cooldownMs,
   });
   const messages = await Promise.all(claims.map((claim) => reminderEmail(pass, claim, lines)));
   const delivery = await sendClaimedEmails(pass.env, db, store.senderAddress, messages);

@@ -26,6 +26,8 @@ export interface ClaimRequest {
   /** Real time: links and codes expire in real time whatever slot the run is for. */
   now: number;
   linkValidMs: number;
+  /** No claim for an address reminded within this long before `clock` (0: no cooldown). */
+  cooldownMs: number;
 }
 
 /**
@@ -70,7 +72,14 @@ async function claimChunk(db: Database, json: string, request: ClaimRequest) {
       SELECT ${v("key")}, ${v("cartId")}, ${v("activityAt")}, ${v("stage")}, ${v("template")},
         ${v("recipient")}, ${v("customerId")}, ${request.clock}, ${request.runId},
         ${v("linkId")}, ${v("linkExpiresAt")}, ${v("code")}
-      FROM json_each(${json}) j WHERE true
+      FROM json_each(${json}) j
+      -- The cooldown again, inside the transaction: a pass that reminded this address since
+      -- the survey (a delayed check racing the cron) wins, and this claim is lost.
+      WHERE ${request.cooldownMs} = 0 OR NOT EXISTS (SELECT 1 FROM cart_reminders o
+        JOIN emails e ON e.idempotency_key = o.email_key AND e.status <> 'failed'
+        WHERE o.recipient = ${v("recipient")}
+          AND o.reminded_at > ${request.clock - request.cooldownMs}
+          AND o.reminded_at <= ${request.clock})
       ON CONFLICT (email_key) DO NOTHING`,
     sql`INSERT INTO emails (idempotency_key, task, run_id, template, recipient, status,
         attempts, claimed_at)

@@ -365,7 +365,8 @@ export const alerts = sqliteTable(
 );
 
 /**
- * Each cart reminder claimed: one per cart version (its last activity) and stage. Inserting it is the claim that keeps a stage to one e-mail; it carries the opaque id
+ * Each cart reminder claimed: one per cart version (its last activity) and stage. Inserting it
+ * is the claim that keeps a stage to one e-mail; it carries the opaque id
  * the recovery link is signed for, the discount code if the stage has one, and the clicks.
  */
 export const cartReminders = sqliteTable(

@@ -79,6 +79,13 @@ export const eventData = {
        * vouchers): part of what the customer paid, never a product.
        */
       otherChargesCents: z.number().int().min(-maxPriceCents).max(maxPriceCents).optional(),
+      /** A reminder's discount code used at checkout: the order redeems it, once. */
+      discountCode: z
+        .string()
+        .trim()
+        .toUpperCase()
+        .regex(/^[A-Z0-9-]{1,64}$/, "must be letters, digits and dashes (at most 64)")
+        .optional(),
     })
     .refine((order) => orderTotal(order) >= 0, {
       error: "the order's total (items + shipping + other charges) must not be negative",
