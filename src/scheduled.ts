@@ -91,6 +91,8 @@ export async function tickTask(
       trigger: "catch-up",
       invocationId,
       alreadyClaimed: true,
+      // A late run's e-mails go out now, at the tick, not at the missed slot's time.
+      sendAt: tickTime,
     });
   }
 }

@@ -269,4 +269,39 @@ describe("subjectSafe", () => {
   it("leaves non-ASCII and emoji alone", () => {
     expect(subjectSafe("José Zoë 🎉")).toBe("José Zoë 🎉");
   });
+
+  it("drops bidi overrides and invisible characters but keeps emoji joiners", () => {
+    // U+202E would show "evil.exe moc.elpmaxe" reversed; U+200B, U+FEFF, U+2066/2069 are unseen.
+    expect(subjectSafe("\u202Eevil.exe\u200B \uFEFFmoc\u2066x\u2069")).toBe("evil.exe mocx");
+    // 👩‍💻 is U+1F469 U+200D U+1F4BB.
+    expect(subjectSafe("Ada 👩\u200D💻")).toBe("Ada 👩\u200D💻");
+  });
+});
+
+describe("product names in the body", () => {
+  it("keeps a product name on its own line item, cut at 120 characters", async () => {
+    const phishing =
+      "Plate\n\nYour account is locked, log in at http://evil.test/login\r\nX-Injected: 1";
+    const long = "L".repeat(200);
+    const message = await cartReminder(
+      content({
+        cart: {
+          currency: "GBP",
+          totalCents: 800,
+          items: [
+            { name: phishing, quantity: 1, unitPriceCents: 500, inStock: null },
+            { name: long, quantity: 1, unitPriceCents: 300, inStock: null },
+          ],
+        },
+      }),
+    );
+    const lines = message.text.split("\n");
+    expect(lines).toContain(
+      "- 1 × Plate Your account is locked, log in at http://evil.test/login X-Injected: 1: £5.00",
+    );
+    expect(lines.filter((line) => line.startsWith("Your account"))).toEqual([]);
+    expect(message.text).not.toContain("\r");
+    // 119 characters and an ellipsis.
+    expect(lines).toContain(`- 1 × ${"L".repeat(119)}…: £3.00`);
+  });
 });

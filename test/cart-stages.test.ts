@@ -352,7 +352,8 @@ describe("two passes racing for one address", () => {
     const rules = cartRecoveryRules(env);
     const db = database(env);
     // A delayed check of X2 surveys it and finds it due...
-    const check = await surveyCarts(db, rules, clock, "Europe/London", "X2");
+    const scope = { clock, sendAt: clock, storeTimeZone: "Europe/London", onlyCartId: "X2" };
+    const check = await surveyCarts(db, rules, scope);
     expect(check.due.map((c) => c.id)).toEqual(["X2"]);
     // ...while the cron pass reminds X1 (the older cart goes first there).
     const cronPass = await runAt("2024-06-10T12:00:00Z");

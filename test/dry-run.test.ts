@@ -42,6 +42,7 @@ function contextFor(task: Task, testEnv: Env, slotTime: number, dryRun = true): 
     db: database(testEnv),
     store,
     slotTime,
+    sendAt: slotTime,
     runId: 0,
     cron: scheduleCron(scheduledTask(task.name)?.schedule.expression ?? ""),
     timeZone: store.timeZone,

@@ -35,14 +35,16 @@ export const eventsRoute = new Hono<{ Bindings: Env }>().post(
       );
     }
     const now = Date.now();
-    const { cartsUpdated, ...outcome } = await ingestEvents(
+    const { cartsUpdated, ignored, ...outcome } = await ingestEvents(
       database(c.env),
       events,
       c.env.STORE_CURRENCY,
       now,
     );
     await scheduleCartChecks(c.env, cartsUpdated, now);
-    if (outcome.accepted + outcome.duplicates > 0) return c.json(outcome);
+    // Unknown fields are named, not fatal: a sender's extra data never costs it the event.
+    const answer = ignored.length > 0 ? { ...outcome, ignored } : outcome;
+    if (outcome.accepted + outcome.duplicates > 0) return c.json(answer);
     throw new ApiError("unprocessable", "no event of the request was accepted", outcome.rejected);
   },
 );

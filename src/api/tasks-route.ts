@@ -65,12 +65,16 @@ export const tasksRoute = new Hono<{ Bindings: Env }>()
   .post("/:name/run", async (c) => {
     const entry = known(c.req.param("name"));
     const query = parseQuery(runQuery, c.req.query());
+    const dryRun = query.dryRun === "true";
+    const slotTime = query.at === undefined ? Date.now() : slotAtOrBefore(entry, c.env, query.at);
     const run = await runSlot(c.env, entry, {
-      slotTime: query.at === undefined ? Date.now() : slotAtOrBefore(entry, c.env, query.at),
+      slotTime,
       cron: null,
       trigger: "manual",
       invocationId: crypto.randomUUID(),
-      dryRun: query.dryRun === "true",
+      dryRun,
+      // A real run sends now; a dry run shows what the slot's own run would have done.
+      sendAt: dryRun ? slotTime : Date.now(),
     });
     // A slot that another run already took is a conflict, shown with the record it made.
     return c.json(run, run.status === "duplicate" ? 409 : 201);

@@ -7,9 +7,10 @@
 import { database } from "../db/client";
 import type { CartUpdate } from "../events/ingest";
 import { errorMessage, log } from "../lib/log";
+import { isPaused } from "../runs/slot-claims";
 import { storeFrom } from "../store";
 import { cartRecoveryRules } from "./recovery-settings";
-import { remindCarts } from "./remind-carts";
+import { cartRecoveryTask, remindCarts } from "./remind-carts";
 
 export interface CartCheck {
   kind: "cart-check";
@@ -67,14 +68,21 @@ export async function runCartCheck(env: Env, check: CartCheck, now = Date.now())
     return;
   }
   const db = database(env);
+  // A paused task sends nothing, not even from a check; the cron pass after the resume covers it.
+  if (await isPaused(db, cartRecoveryTask)) {
+    log("info", "cart_check.paused", {});
+    return;
+  }
   const rules = cartRecoveryRules(env);
+  // Delays are whole seconds: a check up to a second early runs as of its due time.
+  const clock = Math.max(now, check.dueAt);
   const { delivery, survey } = await remindCarts({
     env,
     db,
     store: storeFrom(env),
     rules,
-    // Delays are whole seconds: a check up to a second early runs as of its due time.
-    clock: Math.max(now, check.dueAt),
+    clock,
+    sendAt: clock,
     runId: null,
     dryRun: false,
     onlyCartId: check.cartId,

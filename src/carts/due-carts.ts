@@ -59,16 +59,22 @@ export interface CartSurvey {
   heldBy: Record<HoldReason, number>;
 }
 
-/**
- * Surveys the carts at `clock`; with `onlyCartId`, that cart alone (the delayed check of one
- * cart). `storeTimeZone` is the zone of quiet hours for a customer whose own is unknown.
- */
+/** When and for which carts a survey asks. */
+export interface SurveyScope {
+  /** The pass's "now": which stage is due, and the cooldown, are read at it. */
+  clock: number;
+  /** When the e-mails would go out: quiet hours are read at it (a late run sends now). */
+  sendAt: number;
+  /** The zone of quiet hours for a customer whose own is unknown. */
+  storeTimeZone: string;
+  /** The delayed check of one cart looks at that cart alone. */
+  onlyCartId?: string;
+}
+
 export async function surveyCarts(
   db: Database,
   rules: CartRecoveryRules,
-  clock: number,
-  storeTimeZone: string,
-  onlyCartId?: string,
+  { clock, sendAt, storeTimeZone, onlyCartId }: SurveyScope,
 ): Promise<CartSurvey> {
   const found = await findCarts(db, rules, clock, onlyCartId);
   const heldBy = Object.fromEntries(holdReasons.map((r) => [r, 0])) as Record<HoldReason, number>;
@@ -77,7 +83,7 @@ export async function surveyCarts(
   // Two carts of one address due in the same pass: only the first (oldest) is sent now.
   const addressesThisPass = new Set<string>();
   for (const cart of found) {
-    const reason = holdReason(cart, rules, clock, storeTimeZone, addressesThisPass);
+    const reason = holdReason(cart, rules, sendAt, storeTimeZone, addressesThisPass);
     const stage = rules.stages[cart.dueStage - 1];
     if (reason || !cart.address || !stage) {
       const why = reason ?? "noAddress";
@@ -95,7 +101,7 @@ export async function surveyCarts(
 function holdReason(
   cart: FoundCart,
   rules: CartRecoveryRules,
-  clock: number,
+  sendAt: number,
   storeTimeZone: string,
   addressesThisPass: ReadonlySet<string>,
 ): HoldReason | null {
@@ -109,7 +115,7 @@ function holdReason(
   if (cart.lastReminderToAddressAt !== null || addressesThisPass.has(cart.address)) {
     return "cooldown";
   }
-  if (inQuietHours(rules, clock, cart.timeZone ?? storeTimeZone)) return "quietHours";
+  if (inQuietHours(rules, sendAt, cart.timeZone ?? storeTimeZone)) return "quietHours";
   return null;
 }
 
@@ -126,9 +132,12 @@ export function inQuietHours(rules: CartRecoveryRules, clock: number, timeZone: 
 
 /**
  * The open carts idle at least the first stage's delay and less than the give-up age at `clock`.
- * A cart's address is its own, else its customer's; an order "since" is one placed from the
- * cart's last activity up to the clock by the same customer id, or to the same address directly
- * or through the ordering customer's account (a guest cart then an order with an account).
+ * A cart's address is its own, else its customer's; its zone its customer's, else that of a
+ * customer or subscriber at the same address. An order "since" is any order we know of
+ * placed from the cart's last activity on (a pass for an older slot run late still sees it), by
+ * the same customer id, or to the same address directly or through the ordering customer's
+ * account (a guest cart then an order with an account). The cooldown looks both ways from the
+ * clock, so a pass for an older slot run after a newer one keeps the distance too.
  */
 async function findCarts(
   db: Database,
@@ -144,7 +153,8 @@ async function findCarts(
         coalesce(c.email, cu.email) AS address, cu.first_name,
         coalesce(cu.timezone, (SELECT ca.timezone FROM customers ca
           WHERE ca.email = coalesce(c.email, cu.email) AND ca.timezone IS NOT NULL
-          ORDER BY ca.updated_at DESC LIMIT 1)) AS timezone,
+          ORDER BY ca.updated_at DESC LIMIT 1), (SELECT s.timezone FROM subscribers s
+          WHERE s.email = coalesce(c.email, cu.email))) AS timezone,
         c.currency, c.total_cents, c.item_count, c.last_activity_at,
         ${dueStage(rules.stages, clock)} AS due_stage
       FROM carts c LEFT JOIN customers cu ON cu.id = c.customer_id
@@ -162,12 +172,11 @@ async function findCarts(
       ${optOutReason("f.address", { customerId: "f.customer_id", consent: rules.consent })}
         AS optOut,
       (EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = f.customer_id
-          AND o.placed_at >= f.last_activity_at AND o.placed_at <= ${clock})
+          AND o.placed_at >= f.last_activity_at)
         OR EXISTS (SELECT 1 FROM orders o WHERE o.email = f.address
-          AND o.placed_at >= f.last_activity_at AND o.placed_at <= ${clock})
+          AND o.placed_at >= f.last_activity_at)
         OR EXISTS (SELECT 1 FROM customers oc JOIN orders o ON o.customer_id = oc.id
-          WHERE oc.email = f.address
-          AND o.placed_at >= f.last_activity_at AND o.placed_at <= ${clock})
+          WHERE oc.email = f.address AND o.placed_at >= f.last_activity_at)
       ) AS orderedSince,
       (SELECT count(*) FROM cart_items ci WHERE ci.cart_id = f.id) AS lines,
       (SELECT count(*) FROM cart_items ci LEFT JOIN products p ON p.id = ci.product_id
@@ -175,7 +184,7 @@ async function findCarts(
       (SELECT max(r.reminded_at) FROM cart_reminders r
         JOIN emails e ON e.idempotency_key = r.email_key AND e.status <> 'failed'
         WHERE r.recipient = f.address AND r.reminded_at > ${clock - rules.cooldownMs}
-          AND r.reminded_at <= ${clock}) AS lastReminderToAddressAt
+          AND r.reminded_at < ${clock + rules.cooldownMs}) AS lastReminderToAddressAt
     FROM found f
     ORDER BY f.last_activity_at, f.id`);
 }

@@ -24,6 +24,8 @@ export interface RecoveryPass {
   rules: CartRecoveryRules;
   /** The pass's "now": the slot of a cron run, the due time of a delayed check. */
   clock: number;
+  /** When the e-mails go out, for quiet hours (see TaskContext.sendAt). */
+  sendAt: number;
   runId: number | null;
   dryRun: boolean;
   /** The delayed check of one cart looks at that cart only. */
@@ -56,7 +58,12 @@ export interface RecoveryOutcome {
 
 export async function remindCarts(pass: RecoveryPass): Promise<RecoveryOutcome> {
   const { db, rules, clock, store } = pass;
-  const survey = await surveyCarts(db, rules, clock, store.timeZone, pass.onlyCartId);
+  const survey = await surveyCarts(db, rules, {
+    clock,
+    sendAt: pass.sendAt,
+    storeTimeZone: store.timeZone,
+    ...(pass.onlyCartId === undefined ? {} : { onlyCartId: pass.onlyCartId }),
+  });
   const lines = await cartLines(
     db,
     survey.due.map((cart) => cart.id),

@@ -79,7 +79,7 @@ async function claimChunk(db: Database, json: string, request: ClaimRequest) {
         JOIN emails e ON e.idempotency_key = o.email_key AND e.status <> 'failed'
         WHERE o.recipient = ${v("recipient")}
           AND o.reminded_at > ${request.clock - request.cooldownMs}
-          AND o.reminded_at <= ${request.clock})
+          AND o.reminded_at < ${request.clock + request.cooldownMs})
       ON CONFLICT (email_key) DO NOTHING`,
     sql`INSERT INTO emails (idempotency_key, task, run_id, template, recipient, status,
         attempts, claimed_at)

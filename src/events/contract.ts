@@ -6,7 +6,13 @@
 import { z } from "zod";
 
 const text = z.string().trim().min(1).max(500);
-const id = z.string().trim().min(1).max(200);
+/** `.` and `..` are refused: in a link's path they would climb out of it (`/cart/..`). */
+const id = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((value) => value !== "." && value !== "..", "must not be . or ..");
 /**
  * Amounts stay far below 2^53 so that every sum over a day or a store is still an exact integer:
  * at most 10^11 minor units (a billion pounds) per price, 10^13 per cart or order.
@@ -132,7 +138,14 @@ export type StoreEvent = {
   };
 }[EventType];
 
-export type ParsedEvent = { ok: true; event: StoreEvent } | { ok: false; error: string };
+export type ParsedEvent =
+  | {
+      ok: true;
+      event: StoreEvent;
+      /** Fields the contract does not know, e.g. `data.timeZone` for `data.timezone`: ignored. */
+      ignoredFields: string[];
+    }
+  | { ok: false; error: string };
 
 /** Clocks drift, but an event from further ahead than this would freeze state until then. */
 export const maxFutureSkewMs = 24 * 3_600_000;
@@ -157,7 +170,19 @@ export function parseEvent(raw: unknown, receivedAt = Date.now()): ParsedEvent {
     occurredAt: Date.parse(head.data.occurredAt),
     data: body.data,
   } as StoreEvent;
-  return { ok: true, event };
+  return { ok: true, event, ignoredFields: unknownFields(raw, schema, head.data.data) };
+}
+
+/** The names a sender used that the contract has no field for, so it can say so. */
+function unknownFields(raw: unknown, schema: z.ZodType, data: unknown): string[] {
+  const known = (shape: object, value: unknown, prefix: string) =>
+    typeof value === "object" && value !== null && !Array.isArray(value)
+      ? Object.keys(value)
+          .filter((key) => !(key in shape))
+          .map((key) => `${prefix}${key}`)
+      : [];
+  const shape = (schema as { shape?: object }).shape ?? {};
+  return [...known(envelope.shape, raw, ""), ...known(shape, data, "data.")];
 }
 
 function describe(error: z.ZodError, prefix?: string): string {

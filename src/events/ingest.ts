@@ -12,6 +12,8 @@ export interface IngestOutcome {
   accepted: number;
   duplicates: number;
   rejected: { index: number; id: string | null; error: string }[];
+  /** Accepted events that carried fields the contract does not know (ignored), by field. */
+  ignored: { index: number; id: string; fields: string[] }[];
   /** The newest accepted `cart.updated` of each cart, for the delayed reminder check. */
   cartsUpdated: CartUpdate[];
 }
@@ -36,6 +38,7 @@ export async function ingestEvents(
   receivedAt: number,
 ): Promise<IngestOutcome> {
   const rejected: IngestOutcome["rejected"] = [];
+  const ignored: IngestOutcome["ignored"] = [];
   const valid: StoreEvent[] = [];
   const indexOf = new Map<StoreEvent, number>();
   rawEvents.forEach((raw, index) => {
@@ -44,6 +47,9 @@ export async function ingestEvents(
     else {
       valid.push(parsed.event);
       indexOf.set(parsed.event, index);
+      if (parsed.ignoredFields.length > 0) {
+        ignored.push({ index, id: parsed.event.id, fields: parsed.ignoredFields });
+      }
     }
   });
 
@@ -65,6 +71,7 @@ export async function ingestEvents(
         accepted: applied.length,
         duplicates: valid.length - fresh.length,
         rejected: all,
+        ignored,
         cartsUpdated: newestCartUpdates(applied),
       };
     } catch (error) {

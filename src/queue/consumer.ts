@@ -90,7 +90,7 @@ export async function processWork(
     const entry = scheduledTask(work.task);
     if (!entry) throw new Error(`no task named ${JSON.stringify(work.task)}`);
     const slot = { slotTime: work.slotTime, cron: null, invocationId: context.invocationId };
-    await runSlot(env, entry, { ...slot, trigger: "retry" });
+    await runSlot(env, entry, { ...slot, trigger: "retry", sendAt: Date.now() });
   } else {
     throw new Error(`unknown work message kind ${JSON.stringify(work?.kind)}`);
   }

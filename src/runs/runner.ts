@@ -43,6 +43,8 @@ export interface SlotRequest {
   dryRun?: boolean;
   /** The caller already holds the slot's claim (a catch-up of a missed slot). */
   alreadyClaimed?: boolean;
+  /** When the run's e-mails go out (see TaskContext.sendAt); the slot's time by default. */
+  sendAt?: number;
 }
 
 /** A slot the task could not run now because another run holds the task. */
@@ -55,11 +57,11 @@ export interface DeferredSlot {
 export async function runSlot(env: Env, entry: ScheduledTask, slot: SlotRequest): Promise<RunView> {
   const db = database(env);
   const task = entry.task;
-  const { alreadyClaimed, ...requested } = slot;
+  const { alreadyClaimed, sendAt = slot.slotTime, ...requested } = slot;
   const request: RunRequest = { task: task.name, ...requested };
   const now = Date.now();
 
-  if (slot.dryRun) return execute(env, entry, request);
+  if (slot.dryRun) return execute(env, entry, request, sendAt);
 
   if (slot.trigger !== "manual" && (await isPaused(db, task.name))) {
     // The slot is claimed as skipped, so no catch-up runs it after the task is resumed.
@@ -92,7 +94,7 @@ export async function runSlot(env: Env, entry: ScheduledTask, slot: SlotRequest)
   if (!lock.acquired) return handleOverlap(env, entry, request, runId, lock.heldBy);
 
   try {
-    return await execute(env, entry, request, runId);
+    return await execute(env, entry, request, sendAt, runId);
   } finally {
     await releaseTaskLock(db, task.name, runId);
   }
@@ -129,6 +131,7 @@ async function execute(
   env: Env,
   entry: ScheduledTask,
   request: RunRequest,
+  sendAt: number,
   claimedRunId?: number,
 ): Promise<RunView> {
   const db = database(env);
@@ -153,6 +156,7 @@ async function execute(
       store,
       slotTime: request.slotTime,
       runId,
+      sendAt,
       cron: scheduleCron(entry.schedule.expression),
       timeZone: zoneOf(entry, store.timeZone),
       dryRun: request.dryRun ?? false,

@@ -24,9 +24,10 @@ export const abandonedCartRecovery: Task = {
 
 async function recoverAbandonedCarts(context: TaskContext) {
   const started = Date.now();
-  const { env, db, store, slotTime, runId, dryRun } = context;
+  const { env, db, store, slotTime, sendAt, runId, dryRun } = context;
   const rules = cartRecoveryRules(env);
-  const outcome = await remindCarts({ env, db, store, rules, clock: slotTime, runId, dryRun });
+  const pass = { env, db, store, rules, clock: slotTime, sendAt, runId, dryRun };
+  const outcome = await remindCarts(pass);
   // Orders that followed reminders are credited before the result reads them (not in a dry run,
   // which writes nothing).
   if (!dryRun) await attributeOrders(db, rules, slotTime - rules.attributionMs, slotTime);

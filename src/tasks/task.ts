@@ -17,6 +17,11 @@ export interface TaskContext {
    */
   slotTime: number;
   runId: number;
+  /**
+   * When the run's e-mails go out, for rules about the moment of sending (quiet hours): the slot
+   * for a run on time, the tick's time for a catch-up, the real time for a retry or a manual run.
+   */
+  sendAt: number;
   /** The cron the task is scheduled by, read in `timeZone`, for its `nextRun`. */
   cron: string;
   timeZone: string;

@@ -80,6 +80,8 @@ const copies: Record<CartTemplateName, TemplateCopy> = {
 
 /** Long enough for real first names, short enough to leave the subject readable. */
 const maxSubjectNameLength = 40;
+/** Product names longer than this are cut in the e-mail: a line item, not a message. */
+const maxItemNameLength = 120;
 
 /**
  * Renders one abandoned-cart reminder; a pure function of `content`.
@@ -94,8 +96,11 @@ export async function cartReminder(content: ReminderContent): Promise<ReminderMe
   const firstName = subjectSafe(content.firstName ?? "") || null;
   const greeting = firstName ? `Hello ${firstName},` : "Hello,";
   const money = (cents: number) => formatMoney(cents, cart.currency);
+  // A product name is one line too, or it could start a line of its own in the text part.
   const lines = cart.items.map((item) => ({
-    label: `${item.quantity} × ${item.name}${item.inStock === false ? " (sold out)" : ""}`,
+    label: `${item.quantity} × ${cappedTo(subjectSafe(item.name), maxItemNameLength)}${
+      item.inStock === false ? " (sold out)" : ""
+    }`,
     price: money(item.quantity * item.unitPriceCents),
   }));
   const total = money(cart.totalCents);
@@ -141,20 +146,30 @@ for ${discount.percentOff}% off, valid until ${expiry}.</p>`
 
 /**
  * Makes text fit for a mail header: no line breaks or control characters (no header
- * injection), single spaces, trimmed. Non-ASCII and emoji pass through unchanged.
+ * injection), no invisible format characters (a right-to-left override would show a name
+ * reversed), single spaces, trimmed. Non-ASCII and emoji pass through unchanged.
  */
 export function subjectSafe(text: string): string {
   // \s covers CR, LF, tab, U+2028/2029 and other spaces; \p{Cc} the remaining C0/C1 controls.
-  return text.replace(/[\s\p{Cc}]+/gu, " ").trim();
+  // \p{Cf} are the bidi overrides and isolates, zero-width spaces and BOMs; the zero-width
+  // joiner (U+200D) stays, since emoji such as 👩‍💻 are built with it.
+  return text
+    .replace(/(?!\u200d)\p{Cf}/gu, "")
+    .replace(/[\s\p{Cc}]+/gu, " ")
+    .trim();
 }
 
-/** Caps a name by code points, so an emoji's surrogate pair is never split. */
+/** Caps a first name for the subject. */
 function capped(name: string | null): string | null {
-  if (name === null) return null;
-  const codePoints = Array.from(name);
-  if (codePoints.length <= maxSubjectNameLength) return name;
+  return name === null ? null : cappedTo(name, maxSubjectNameLength);
+}
+
+/** Caps text by code points, so an emoji's surrogate pair is never split. */
+function cappedTo(text: string, maxLength: number): string {
+  const codePoints = Array.from(text);
+  if (codePoints.length <= maxLength) return text;
   const kept = codePoints
-    .slice(0, maxSubjectNameLength - 1)
+    .slice(0, maxLength - 1)
     .join("")
     .trimEnd();
   return `${kept}…`;
