@@ -42,7 +42,23 @@ export const cartRecoveryRoute = new Hono<{ Bindings: Env }>().get("/impact", as
   const rules = cartRecoveryRules(c.env);
   // Orders placed up to a window after the period can still recover its reminders.
   await attributeOrders(db, rules, from, Math.min(now, to + rules.attributionMs));
-  const stages = await impactByStage(db, from, to);
+  // Every configured stage is listed, with zeros where nothing was sent; a stage removed from
+  // the settings since still shows what it did.
+  const measured = await impactByStage(db, from, to);
+  const stages = [
+    ...rules.stages.map(
+      (stage) =>
+        measured.find((row) => row.stage === stage.stage) ?? {
+          stage: stage.stage,
+          template: stage.template,
+          reminded: 0,
+          clicked: 0,
+          recovered: 0,
+          recoveredRevenue: {},
+        },
+    ),
+    ...measured.filter((row) => row.stage > rules.stages.length),
+  ];
   const revenue: Record<string, number> = {};
   for (const stage of stages) {
     for (const [currency, cents] of Object.entries(stage.recoveredRevenue)) {
