@@ -46,6 +46,10 @@ export async function checkLink(
   if (payload.purpose !== purpose || typeof payload.sub !== "string") {
     return { ok: false, reason: "invalid" };
   }
+  // A recovery link always expires: one signed without a numeric `exp` is not ours.
+  if (purpose === "cart-recovery" && typeof payload.exp !== "number") {
+    return { ok: false, reason: "invalid" };
+  }
   if (typeof payload.exp === "number" && payload.exp * 1000 <= Date.now()) {
     return { ok: false, reason: "expired" };
   }

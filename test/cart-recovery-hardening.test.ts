@@ -164,3 +164,61 @@ describe("what a sender gets told", () => {
     });
   });
 });
+
+describe("a second hostile review", () => {
+  it("dates a caught-up reminder by the tick that sent it, not by the missed slot", async () => {
+    await store([customer("c"), cart("C", "2024-06-10T09:00:00Z", { customerId: "c" })]);
+    // A tick at 12:10, off any slot: 11:00, 11:30 and 12:00 were missed and are caught up.
+    const { env: testEnv, sent } = recordingEnv();
+    await fireCron(cron, "2024-06-10T12:10:00Z", testEnv, { catchUp: true });
+    expect(sent).toHaveLength(1);
+    const row = await env.DB.prepare("SELECT reminded_at AS at FROM cart_reminders").first();
+    expect(row).toEqual({ at: Date.parse("2024-06-10T12:10:00Z") });
+  });
+
+  it("refuses quiet hours that start when they end, naming the field", async () => {
+    await store([customer("q"), cart("Q", "2024-06-10T10:00:00Z", { customerId: "q" })]);
+    const { env: testEnv, sent } = recordingEnv({
+      CART_RECOVERY: { quietHours: { from: "08:00", until: "08:00" } },
+    });
+    const run = await fireOne(cron, "2024-06-10T12:00:00Z", testEnv);
+    expect(run.status).toBe("failed");
+    expect(run.error).toContain("CART_RECOVERY.quietHours: from and until must differ");
+    expect(sent).toEqual([]);
+  });
+
+  it("refuses a recovery token signed without an expiry", async () => {
+    const { sign } = await import("hono/jwt");
+    const token = await sign({ sub: "any", purpose: "cart-recovery" }, "test-link-secret", "HS256");
+    const response = await api(`/r/${token}`);
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain("This cart link is not valid.");
+  });
+
+  it("answers years outside 2000–2999 and ids past 2^53 with 400", async () => {
+    const early = await api(
+      "/api/tasks/abandoned-cart-recovery/impact?from=0000-01-01&to=0000-01-02",
+    );
+    expect(early.status).toBe(400);
+    expect(await early.text()).toContain("from: must be in the years 2000 to 2999");
+    const late = await api("/api/tasks/abandoned-cart-recovery/impact?to=9999-12-31");
+    expect(late.status).toBe(400);
+    const run = await api("/api/runs/9007199254740993");
+    expect(run.status).toBe(400);
+  });
+});
+
+describe("validation messages", () => {
+  it("says once what is wrong with a lower-case currency", async () => {
+    const { body } = await postEvents([
+      event("order.placed", "2024-06-10T10:00:00Z", { orderId: "x", currency: "gbp", items: [] }),
+    ]);
+    expect(body.rejected).toEqual([
+      {
+        index: 0,
+        id: expect.any(String),
+        error: "data.currency: must be an ISO 4217 code such as GBP",
+      },
+    ]);
+  });
+});

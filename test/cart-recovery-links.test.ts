@@ -492,28 +492,30 @@ describe("discount codes", () => {
     const now = Date.now();
     const at = (offsetMs: number) => new Date(now + offsetMs).toISOString();
     // Two orders of one request use Kim's code (typed in lower case): the earlier one has it.
-    // Lee's code is used after its expiry, moved into the past here.
+    // Lee's code is used after its expiry, moved into the past here. An order dated before a
+    // code was issued cannot have used it: o-early redeems nothing.
     await env.DB.prepare("UPDATE discount_codes SET expires_at = ? WHERE code = ?")
       .bind(now - 60_000, leeCode ?? "")
       .run();
     await post([
-      order("o-late", at(-1_000), { email: "x@example.test", discountCode: kimCode }),
-      order("o-first", at(-2_000), {
+      order("o-early", at(-3_600_000), { email: "e@example.test", discountCode: kimCode }),
+      order("o-late", at(2_000), { email: "x@example.test", discountCode: kimCode }),
+      order("o-first", at(1_000), {
         customerId: "cust-kim",
         discountCode: ` ${kimCode?.toLowerCase()} `,
       }),
-      order("o-lee", at(-1_000), { email: "lee@example.test", discountCode: leeCode }),
+      order("o-lee", at(1_000), { email: "lee@example.test", discountCode: leeCode }),
     ]);
     const kim = await api(`/api/discounts/${kimCode}`);
     expect(await kim.json()).toMatchObject({
       state: "used",
       redeemedOrderId: "o-first",
-      redeemedAt: at(-2_000),
+      redeemedAt: at(1_000),
     });
     const lee = await api(`/api/discounts/${leeCode}`);
     expect(await lee.json()).toMatchObject({ state: "expired", redeemedOrderId: null });
     // A later order with the used code changes nothing.
-    await post([order("o-again", at(0), { email: "y@example.test", discountCode: kimCode })]);
+    await post([order("o-again", at(3_000), { email: "y@example.test", discountCode: kimCode })]);
     expect(await (await api(`/api/discounts/${kimCode}`)).json()).toMatchObject({
       redeemedOrderId: "o-first",
     });

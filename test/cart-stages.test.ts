@@ -363,7 +363,7 @@ describe("two passes racing for one address", () => {
     const request = {
       task: "t",
       runId: null,
-      clock,
+      sendAt: clock,
       now: Date.now(),
       linkValidMs: 1,
       cooldownMs: rules.cooldownMs,

@@ -20,8 +20,12 @@ const boundary = z
   .string()
   .refine(
     (v) => /^\d{4}-\d{2}-\d{2}$/.test(v) || z.iso.datetime({ offset: true }).safeParse(v).success,
-    "must be a date (YYYY-MM-DD, the store's local day) or an ISO-8601 instant",
+    {
+      error: "must be a date (YYYY-MM-DD, the store's local day) or an ISO-8601 instant",
+      abort: true,
+    },
   )
+  .refine((v) => /^2\d{3}-/.test(v), { error: "must be in the years 2000 to 2999", abort: true })
   .refine((v) => v.length !== 10 || isCalendarDate(v), { error: "is not a real date" });
 
 const impactQuery = z.object({ from: boundary.optional(), to: boundary.optional() }).strict();

@@ -23,7 +23,8 @@ export function parseQuery<T extends z.ZodType>(
 export function positiveId(what = "a positive whole number") {
   return z
     .string()
-    .regex(/^[1-9]\d{0,15}$/, `must be ${what}`)
+    .regex(/^[1-9]\d{0,15}$/, { error: `must be ${what}`, abort: true })
+    .refine((id) => Number.isSafeInteger(Number(id)), `must be ${what} below 2^53`)
     .transform(Number);
 }
 
@@ -36,7 +37,8 @@ export const pageFields = {
     .default(20),
   cursor: z
     .string()
-    .regex(/^[1-9]\d{0,15}$/, "must be the nextCursor of an earlier page")
+    .regex(/^[1-9]\d{0,15}$/, { error: "must be the nextCursor of an earlier page", abort: true })
+    .refine((id) => Number.isSafeInteger(Number(id)), "must be the nextCursor of an earlier page")
     .transform(Number)
     .optional(),
 };

@@ -65,6 +65,8 @@ export const tasksRoute = new Hono<{ Bindings: Env }>()
   .post("/:name/run", async (c) => {
     const entry = known(c.req.param("name"));
     const query = parseQuery(runQuery, c.req.query());
+    // A run for a past slot (`at`) is that slot's run, replayed: it decides as of the slot,
+    // quiet hours included, so its dry run and its real run agree, whatever the hour now.
     const dryRun = query.dryRun === "true";
     const slotTime = query.at === undefined ? Date.now() : slotAtOrBefore(entry, c.env, query.at);
     const run = await runSlot(c.env, entry, {
@@ -73,8 +75,6 @@ export const tasksRoute = new Hono<{ Bindings: Env }>()
       trigger: "manual",
       invocationId: crypto.randomUUID(),
       dryRun,
-      // A real run sends now; a dry run shows what the slot's own run would have done.
-      sendAt: dryRun ? slotTime : Date.now(),
     });
     // A slot that another run already took is a conflict, shown with the record it made.
     return c.json(run, run.status === "duplicate" ? 409 : 201);

@@ -61,9 +61,12 @@ export interface CartSurvey {
 
 /** When and for which carts a survey asks. */
 export interface SurveyScope {
-  /** The pass's "now": which stage is due, and the cooldown, are read at it. */
+  /** The pass's "now": which stage is due is read at it. */
   clock: number;
-  /** When the e-mails would go out: quiet hours are read at it (a late run sends now). */
+  /**
+   * When the e-mails would go out: quiet hours and the cooldown are read at it, and reminders
+   * are dated by it (the tick's time for a late run).
+   */
   sendAt: number;
   /** The zone of quiet hours for a customer whose own is unknown. */
   storeTimeZone: string;
@@ -76,7 +79,7 @@ export async function surveyCarts(
   rules: CartRecoveryRules,
   { clock, sendAt, storeTimeZone, onlyCartId }: SurveyScope,
 ): Promise<CartSurvey> {
-  const found = await findCarts(db, rules, clock, onlyCartId);
+  const found = await findCarts(db, rules, { clock, sendAt, onlyCartId });
   const heldBy = Object.fromEntries(holdReasons.map((r) => [r, 0])) as Record<HoldReason, number>;
   const due: DueCart[] = [];
   const held: CartSurvey["held"] = [];
@@ -137,13 +140,12 @@ export function inQuietHours(rules: CartRecoveryRules, clock: number, timeZone: 
  * placed from the cart's last activity on (a pass for an older slot run late still sees it), by
  * the same customer id, or to the same address directly or through the ordering customer's
  * account (a guest cart then an order with an account). The cooldown looks both ways from the
- * clock, so a pass for an older slot run after a newer one keeps the distance too.
+ * send time, so a pass for an older slot run after a newer one keeps the distance too.
  */
 async function findCarts(
   db: Database,
   rules: CartRecoveryRules,
-  clock: number,
-  onlyCartId?: string,
+  { clock, sendAt, onlyCartId }: Pick<SurveyScope, "clock" | "sendAt" | "onlyCartId">,
 ): Promise<FoundCart[]> {
   const first = rules.stages[0]?.afterMs ?? 0;
   const only = onlyCartId === undefined ? sql`` : sql`AND c.id = ${onlyCartId}`;
@@ -183,8 +185,8 @@ async function findCarts(
         WHERE ci.cart_id = f.id AND coalesce(p.in_stock, 1) = 1) AS linesInStock,
       (SELECT max(r.reminded_at) FROM cart_reminders r
         JOIN emails e ON e.idempotency_key = r.email_key AND e.status <> 'failed'
-        WHERE r.recipient = f.address AND r.reminded_at > ${clock - rules.cooldownMs}
-          AND r.reminded_at < ${clock + rules.cooldownMs}) AS lastReminderToAddressAt
+        WHERE r.recipient = f.address AND r.reminded_at > ${sendAt - rules.cooldownMs}
+          AND r.reminded_at < ${sendAt + rules.cooldownMs}) AS lastReminderToAddressAt
     FROM found f
     ORDER BY f.last_activity_at, f.id`);
 }

@@ -71,6 +71,9 @@ const settingsSchema = z
     quietHours: z
       .object({ from: clockTime, until: clockTime })
       .strict()
+      .refine((q) => q.from !== q.until, {
+        error: "from and until must differ (set quietHours to null to have none)",
+      })
       .nullable()
       .default({ from: "21:00", until: "08:00" }),
     /**

@@ -74,7 +74,7 @@ export async function remindCarts(pass: RecoveryPass): Promise<RecoveryOutcome> 
   const claims = await claimReminders(db, survey.due, {
     task: cartRecoveryTask,
     runId: pass.runId,
-    clock,
+    sendAt: pass.sendAt,
     now,
     linkValidMs: rules.linkValidMs,
     cooldownMs: rules.cooldownMs,

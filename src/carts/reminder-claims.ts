@@ -21,12 +21,12 @@ export interface ReminderClaim {
 export interface ClaimRequest {
   task: string;
   runId: number | null;
-  /** The pass's clock: the reminder's time for cooldowns and attribution. */
-  clock: number;
+  /** When the e-mails go out: the reminder's time for cooldowns, impact and attribution. */
+  sendAt: number;
   /** Real time: links and codes expire in real time whatever slot the run is for. */
   now: number;
   linkValidMs: number;
-  /** No claim for an address reminded within this long before `clock` (0: no cooldown). */
+  /** No claim for an address reminded within this long of `sendAt` (0: no cooldown). */
   cooldownMs: number;
 }
 
@@ -70,7 +70,7 @@ async function claimChunk(db: Database, json: string, request: ClaimRequest) {
     sql`INSERT INTO cart_reminders (email_key, cart_id, cart_activity_at, stage, template,
         recipient, customer_id, reminded_at, run_id, link_id, link_expires_at, discount_code)
       SELECT ${v("key")}, ${v("cartId")}, ${v("activityAt")}, ${v("stage")}, ${v("template")},
-        ${v("recipient")}, ${v("customerId")}, ${request.clock}, ${request.runId},
+        ${v("recipient")}, ${v("customerId")}, ${request.sendAt}, ${request.runId},
         ${v("linkId")}, ${v("linkExpiresAt")}, ${v("code")}
       FROM json_each(${json}) j
       -- The cooldown again, inside the transaction: a pass that reminded this address since
@@ -78,8 +78,8 @@ async function claimChunk(db: Database, json: string, request: ClaimRequest) {
       WHERE ${request.cooldownMs} = 0 OR NOT EXISTS (SELECT 1 FROM cart_reminders o
         JOIN emails e ON e.idempotency_key = o.email_key AND e.status <> 'failed'
         WHERE o.recipient = ${v("recipient")}
-          AND o.reminded_at > ${request.clock - request.cooldownMs}
-          AND o.reminded_at < ${request.clock + request.cooldownMs})
+          AND o.reminded_at > ${request.sendAt - request.cooldownMs}
+          AND o.reminded_at < ${request.sendAt + request.cooldownMs})
       ON CONFLICT (email_key) DO NOTHING`,
     sql`INSERT INTO emails (idempotency_key, task, run_id, template, recipient, status,
         attempts, claimed_at)

@@ -23,7 +23,7 @@ const totalMessage = { error: `Σ quantity × unitPriceCents must be at most ${m
 const cents = z.number().int().min(0).max(maxPriceCents);
 const currency = z
   .string()
-  .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as GBP")
+  .regex(/^[A-Z]{3}$/, { error: "must be an ISO 4217 code such as GBP", abort: true })
   .refine(isCurrency, "is not a currency this runtime knows (ISO 4217)");
 /** Addresses are compared trimmed and lower-cased, so they are stored that way. */
 const email = z

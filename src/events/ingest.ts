@@ -341,20 +341,22 @@ function placeOrders(placed: EventOf<"order.placed">[]): SQL[] {
         WHERE EXISTS (SELECT 1 FROM orders o WHERE o.id = ${field("orderId")}
           AND o.event_id = ${field("eventId")})`,
     ),
-    // A code is redeemed by the earliest order that used it before its expiry; a later order
-    // with the same code is still recorded (it was placed) but redeems nothing.
+    // A code is redeemed by the earliest order that used it between its issue and its expiry; a
+    // later order with the same code is still recorded (it was placed) but redeems nothing.
     ...each(
       redemptions,
       (json) => sql`UPDATE discount_codes SET (redeemed_at, redeemed_order_id) = (
           SELECT ${field("occurredAt")}, ${field("orderId")} FROM json_each(${json})
           WHERE ${field("code")} = discount_codes.code
+            AND ${field("occurredAt")} >= discount_codes.created_at
             AND ${field("occurredAt")} < discount_codes.expires_at
             AND EXISTS (SELECT 1 FROM orders o WHERE o.id = ${field("orderId")}
               AND o.event_id = ${field("eventId")})
           ORDER BY ${field("occurredAt")}, ${field("orderId")} LIMIT 1)
         WHERE redeemed_at IS NULL AND code IN (
           SELECT ${field("code")} FROM json_each(${json})
-          WHERE ${field("occurredAt")} < discount_codes.expires_at
+          WHERE ${field("occurredAt")} >= discount_codes.created_at
+            AND ${field("occurredAt")} < discount_codes.expires_at
             AND EXISTS (SELECT 1 FROM orders o WHERE o.id = ${field("orderId")}
               AND o.event_id = ${field("eventId")}))`,
     ),

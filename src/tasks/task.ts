@@ -18,8 +18,9 @@ export interface TaskContext {
   slotTime: number;
   runId: number;
   /**
-   * When the run's e-mails go out, for rules about the moment of sending (quiet hours): the slot
-   * for a run on time, the tick's time for a catch-up, the real time for a retry or a manual run.
+   * When the run's e-mails go out, for rules about the moment of sending (quiet hours, the
+   * cooldown between reminders): the slot for a run on time or a manual run (a replay of the slot),
+   * the tick's time for a catch-up, the real time for a retry.
    */
   sendAt: number;
   /** The cron the task is scheduled by, read in `timeZone`, for its `nextRun`. */
