@@ -212,6 +212,7 @@ describe("validation messages", () => {
   it("says once what is wrong with a lower-case currency", async () => {
     const { body } = await postEvents([
       event("order.placed", "2024-06-10T10:00:00Z", { orderId: "x", currency: "gbp", items: [] }),
+      customer("fine"),
     ]);
     expect(body.rejected).toEqual([
       {
