@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { surveyCarts } from "../src/carts/due-carts";
 import { cartRecoveryRules } from "../src/carts/recovery-settings";
-import { claimReminders } from "../src/carts/reminder-claims";
+import { claimReminders, proposeReminders } from "../src/carts/reminder-claims";
 import { database } from "../src/db/client";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
 import { event, fireOne, postEvents, recordingEnv } from "./helpers/worker";
@@ -368,7 +368,8 @@ describe("two passes racing for one address", () => {
       linkValidMs: 1,
       cooldownMs: rules.cooldownMs,
     };
-    expect(await claimReminders(db, check.due, request)).toEqual([]);
+    const proposed = proposeReminders(check.due, request);
+    expect(await claimReminders(db, proposed, request)).toEqual([]);
     expect((await reminders()).map((r) => (r as { cartId: string }).cartId)).toEqual(["X1"]);
   });
 });

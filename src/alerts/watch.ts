@@ -179,3 +179,28 @@ async function guarded(watch: string, check: () => Promise<unknown>): Promise<vo
     log("error", "alert.check_failed", { watch, error: errorMessage(error) });
   }
 }
+
+/**
+ * `check-errors:abandoned-cart-recovery`: a delayed cart check (which sends outside any run)
+ * failed to send reminders for good; closed by a later check that sent without a failure.
+ */
+export async function alertOnCartCheck(env: Env, sent: number, failedForGood: number) {
+  await guarded("cart-check", async () => {
+    const key = "check-errors:abandoned-cart-recovery";
+    if (failedForGood > 0) {
+      await raiseIncident(env, {
+        key,
+        kind: "run-errors",
+        summary: `a delayed cart check could not send ${failedForGood} reminder(s)`,
+        detail: { task: "abandoned-cart-recovery", failed: failedForGood },
+      });
+    } else if (sent > 0) {
+      await resolveIncident(env, {
+        key,
+        kind: "run-errors",
+        summary: "delayed cart checks send again",
+        detail: { task: "abandoned-cart-recovery", sent },
+      });
+    }
+  });
+}

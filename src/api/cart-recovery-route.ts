@@ -44,8 +44,11 @@ export const cartRecoveryRoute = new Hono<{ Bindings: Env }>().get("/impact", as
 
   const db = database(c.env);
   const rules = cartRecoveryRules(c.env);
-  // Orders placed up to a window after the period can still recover its reminders.
-  await attributeOrders(db, rules, from, Math.min(now, to + rules.attributionMs));
+  // Orders placed up to a window after the period can still recover its reminders; orders from
+  // as far back as a cart can be reminded compete with them for the same carts, and attribution
+  // goes in the order placed, so they are credited first whatever period is asked.
+  const since = from - rules.attributionMs - rules.giveUpAfterMs;
+  await attributeOrders(db, rules, since, Math.min(now, to + rules.attributionMs));
   // Every configured stage is listed, with zeros where nothing was sent; a stage removed from
   // the settings since still shows what it did.
   const measured = await impactByStage(db, from, to);

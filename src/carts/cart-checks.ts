@@ -4,6 +4,7 @@
  * 30-minute tick. The check runs the same pass as the cron on that one cart, so both meet the
  * same claims and a cart is never reminded twice; the cron pass still covers a lost message.
  */
+import { alertOnCartCheck } from "../alerts/watch";
 import { database } from "../db/client";
 import type { CartUpdate } from "../events/ingest";
 import { errorMessage, log } from "../lib/log";
@@ -87,6 +88,8 @@ export async function runCartCheck(env: Env, check: CartCheck, now = Date.now())
     dryRun: false,
     onlyCartId: check.cartId,
   });
+  // Nothing watches a check's result as it does a run's: its failures raise their own alert.
+  await alertOnCartCheck(env, delivery.sent, delivery.failed - delivery.retryQueued);
   log("info", "cart_check.done", {
     due: survey.due.length,
     held: survey.held.map((h) => h.reason),

@@ -79,7 +79,7 @@ export async function surveyCarts(
   rules: CartRecoveryRules,
   { clock, sendAt, storeTimeZone, onlyCartId }: SurveyScope,
 ): Promise<CartSurvey> {
-  const found = await findCarts(db, rules, { clock, sendAt, onlyCartId });
+  const found = await findCarts(db, rules, { clock, sendAt, now: Date.now(), onlyCartId });
   const heldBy = Object.fromEntries(holdReasons.map((r) => [r, 0])) as Record<HoldReason, number>;
   const due: DueCart[] = [];
   const held: CartSurvey["held"] = [];
@@ -140,12 +140,18 @@ export function inQuietHours(rules: CartRecoveryRules, clock: number, timeZone: 
  * placed from the cart's last activity on (a pass for an older slot run late still sees it), by
  * the same customer id, or to the same address directly or through the ordering customer's
  * account (a guest cart then an order with an account). The cooldown looks both ways from the
- * send time, so a pass for an older slot run after a newer one keeps the distance too.
+ * send time, so a pass for an older slot run after a newer one keeps the distance too, and
+ * around the real time, so a replay of an old slot, which sends now, keeps it as well.
  */
 async function findCarts(
   db: Database,
   rules: CartRecoveryRules,
-  { clock, sendAt, onlyCartId }: Pick<SurveyScope, "clock" | "sendAt" | "onlyCartId">,
+  {
+    clock,
+    sendAt,
+    now,
+    onlyCartId,
+  }: Pick<SurveyScope, "clock" | "sendAt" | "onlyCartId"> & { now: number },
 ): Promise<FoundCart[]> {
   const first = rules.stages[0]?.afterMs ?? 0;
   const only = onlyCartId === undefined ? sql`` : sql`AND c.id = ${onlyCartId}`;
@@ -185,8 +191,11 @@ async function findCarts(
         WHERE ci.cart_id = f.id AND coalesce(p.in_stock, 1) = 1) AS linesInStock,
       (SELECT max(r.reminded_at) FROM cart_reminders r
         JOIN emails e ON e.idempotency_key = r.email_key AND e.status <> 'failed'
-        WHERE r.recipient = f.address AND r.reminded_at > ${sendAt - rules.cooldownMs}
-          AND r.reminded_at < ${sendAt + rules.cooldownMs}) AS lastReminderToAddressAt
+        WHERE r.recipient = f.address
+          AND ((r.reminded_at > ${sendAt - rules.cooldownMs}
+              AND r.reminded_at < ${sendAt + rules.cooldownMs})
+            OR (r.reminded_at > ${now - rules.cooldownMs}
+              AND r.reminded_at < ${now + rules.cooldownMs}))) AS lastReminderToAddressAt
     FROM found f
     ORDER BY f.last_activity_at, f.id`);
 }

@@ -13,7 +13,7 @@ import { signLink } from "../links";
 import type { Store } from "../store";
 import { type CartSurvey, surveyCarts } from "./due-carts";
 import type { CartRecoveryRules } from "./recovery-settings";
-import { claimReminders, type ReminderClaim } from "./reminder-claims";
+import { claimReminders, proposeReminders, type ReminderClaim } from "./reminder-claims";
 
 export const cartRecoveryTask = "abandoned-cart-recovery";
 
@@ -70,16 +70,21 @@ export async function remindCarts(pass: RecoveryPass): Promise<RecoveryOutcome> 
   );
   if (pass.dryRun) return { survey, lines, delivery: nothingSent() };
 
-  const now = Date.now();
-  const claims = await claimReminders(db, survey.due, {
+  const request = {
     task: cartRecoveryTask,
     runId: pass.runId,
     sendAt: pass.sendAt,
-    now,
+    now: Date.now(),
     linkValidMs: rules.linkValidMs,
     cooldownMs: rules.cooldownMs,
-  });
-  const messages = await Promise.all(claims.map((claim) => reminderEmail(pass, claim, lines)));
+  };
+  // Rendered before the claim: a message that cannot be built fails the pass with nothing
+  // claimed, instead of leaving claimed reminders that are never sent.
+  const proposed = proposeReminders(survey.due, request);
+  const rendered = new Map<string, OutgoingEmail>();
+  for (const claim of proposed) rendered.set(claim.key, await reminderEmail(pass, claim, lines));
+  const claims = await claimReminders(db, proposed, request);
+  const messages = claims.flatMap((claim) => rendered.get(claim.key) ?? []);
   const delivery = await sendClaimedEmails(pass.env, db, store.senderAddress, messages);
 
   const stageOf = new Map(claims.map((claim) => [claim.key, claim.cart.stage.stage]));

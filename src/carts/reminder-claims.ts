@@ -8,6 +8,7 @@ import { sql } from "drizzle-orm";
 import { runBatch } from "../db/batch";
 import type { Database } from "../db/client";
 import { jsonChunks } from "../db/json-chunks";
+import { errorMessage, log } from "../lib/log";
 import type { DueCart } from "./due-carts";
 
 export interface ReminderClaim {
@@ -26,7 +27,10 @@ export interface ClaimRequest {
   /** Real time: links and codes expire in real time whatever slot the run is for. */
   now: number;
   linkValidMs: number;
-  /** No claim for an address reminded within this long of `sendAt` (0: no cooldown). */
+  /**
+   * No claim for an address reminded within this long of `sendAt`, nor of the real time (a
+   * replay of an old slot sends now) (0: no cooldown).
+   */
   cooldownMs: number;
 }
 
@@ -38,27 +42,32 @@ export function reminderKey(cartId: string, lastActivityAt: number, stage: numbe
   return `cart-reminder:${cartId}:${new Date(lastActivityAt).toISOString()}:stage-${stage}`;
 }
 
-/** Claims a reminder for each due cart; answers the claims this call won. */
+/** A reminder for each due cart, with its key, link id and code: what the claim will insert. */
+export function proposeReminders(
+  carts: readonly DueCart[],
+  request: Pick<ClaimRequest, "now" | "linkValidMs">,
+): ReminderClaim[] {
+  return carts.map((cart) => proposal(cart, request));
+}
+
+/**
+ * Claims the proposed reminders; answers the ones this call won. A code collision (50 random
+ * bits) fails its chunk's transaction: those carts are left to the next pass, never sent with a
+ * code that was not stored.
+ */
 export async function claimReminders(
   db: Database,
-  carts: readonly DueCart[],
+  proposed: readonly ReminderClaim[],
   request: ClaimRequest,
 ): Promise<ReminderClaim[]> {
-  const proposed = carts.map((cart) => proposal(cart, request));
   const won: ReminderClaim[] = [];
   for (const json of jsonChunks(proposed.map(row))) {
-    // A code collision (50 random bits) fails the whole transaction; the retry draws new codes.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const ids = await claimChunk(db, json, request);
-        won.push(...proposed.filter((claim) => ids.has(claim.linkId)));
-        break;
-      } catch (error) {
-        if (attempt >= 3 || !String(error).includes("discount_codes.code")) throw error;
-        for (const claim of proposed) {
-          if (claim.discount) claim.discount.code = discountCode();
-        }
-      }
+    try {
+      const ids = await claimChunk(db, json, request);
+      won.push(...proposed.filter((claim) => ids.has(claim.linkId)));
+    } catch (error) {
+      if (!String(error).includes("discount_codes.code")) throw error;
+      log("warn", "cart_reminder.code_collision", { error: errorMessage(error) });
     }
   }
   return won;
@@ -78,8 +87,10 @@ async function claimChunk(db: Database, json: string, request: ClaimRequest) {
       WHERE ${request.cooldownMs} = 0 OR NOT EXISTS (SELECT 1 FROM cart_reminders o
         JOIN emails e ON e.idempotency_key = o.email_key AND e.status <> 'failed'
         WHERE o.recipient = ${v("recipient")}
-          AND o.reminded_at > ${request.sendAt - request.cooldownMs}
-          AND o.reminded_at < ${request.sendAt + request.cooldownMs})
+          AND ((o.reminded_at > ${request.sendAt - request.cooldownMs}
+              AND o.reminded_at < ${request.sendAt + request.cooldownMs})
+            OR (o.reminded_at > ${request.now - request.cooldownMs}
+              AND o.reminded_at < ${request.now + request.cooldownMs})))
       ON CONFLICT (email_key) DO NOTHING`,
     sql`INSERT INTO emails (idempotency_key, task, run_id, template, recipient, status,
         attempts, claimed_at)
@@ -101,7 +112,10 @@ async function claimChunk(db: Database, json: string, request: ClaimRequest) {
   return new Set(rows.map((r) => r.linkId));
 }
 
-function proposal(cart: DueCart, request: ClaimRequest): ReminderClaim {
+function proposal(
+  cart: DueCart,
+  request: Pick<ClaimRequest, "now" | "linkValidMs">,
+): ReminderClaim {
   const discount = cart.stage.discount;
   return {
     cart,

@@ -15,14 +15,17 @@ import {
   reclaimForRetry,
   settleEmails,
 } from "./outbox";
+import { withdrawnBecause } from "./still-wanted";
 
 /**
  * `sent`: sent now. `duplicate`: the key was already sent (a prevented duplicate). `failed`: a
  * lasting failure, not retried. `not-resent`: the key is `claimed` (a send in flight, or one lost
  * with its process, which by the crash rule is never resent), `failed` outside a replay,
- * `skipped`, or unknown.
+ * `skipped`, or unknown. `withdrawn`: not sent because it is no longer wanted (the recipient
+ * opted out, or the shopper ordered, since the first try); the key is marked `skipped` with the
+ * reason, and nothing is left to do (a replay of it counts as done).
  */
-export type ResendOutcome = "sent" | "duplicate" | "failed" | "not-resent";
+export type ResendOutcome = "sent" | "duplicate" | "failed" | "not-resent" | "withdrawn";
 
 /**
  * Resends a queued e-mail if its key is still waiting for a retry. A passing failure throws
@@ -41,6 +44,15 @@ export async function resendEmail(
     const outcome = taken.status === "sent" ? "duplicate" : "not-resent";
     log("info", "email.retry_not_sent", { key: retry.key, status: taken.status, outcome });
     return outcome;
+  }
+
+  const withdrawn = await withdrawnBecause(db, retry.key);
+  if (withdrawn) {
+    await db.run(sql`UPDATE emails SET status = 'skipped', error = ${withdrawn}
+      WHERE idempotency_key = ${retry.key}`);
+    await refreshCampaign(db, retry.key);
+    log("info", "email.retry_withdrawn", { key: retry.key, reason: withdrawn });
+    return "withdrawn";
   }
 
   const { outcomes } = await deliver(env, retry.from, [retry.email], options);

@@ -77,6 +77,7 @@ export async function processWork(
     const outcome = await resendEmail(env, db, work, context);
     if (outcome === "failed")
       return "the e-mail failed for good (a lasting error) and was not sent";
+
     if (outcome === "not-resent") {
       return (
         "the e-mail was not sent: its key is not waiting for a retry " +

@@ -15,6 +15,8 @@ import { divideRounded } from "../lib/money";
 import { dryRunResult } from "./dry-run";
 import type { Task, TaskContext } from "./task";
 
+const maxPlanItems = 1000;
+
 export const abandonedCartRecovery: Task = {
   name: "abandoned-cart-recovery",
   description:
@@ -30,7 +32,10 @@ async function recoverAbandonedCarts(context: TaskContext) {
   const outcome = await remindCarts(pass);
   // Orders that followed reminders are credited before the result reads them (not in a dry run,
   // which writes nothing).
-  if (!dryRun) await attributeOrders(db, rules, slotTime - rules.attributionMs, slotTime);
+  if (!dryRun) {
+    const since = slotTime - rules.attributionMs - rules.giveUpAfterMs;
+    await attributeOrders(db, rules, since, slotTime);
+  }
   const recovery = {
     attributionDays: rules.attributionMs / 86_400_000,
     windowStart: new Date(slotTime - rules.attributionMs).toISOString(),
@@ -40,10 +45,17 @@ async function recoverAbandonedCarts(context: TaskContext) {
   const result = recoveryResult(context, rules.stages, outcome, recovery, started);
   if (!dryRun) return result;
   const { due, held } = outcome.survey;
+  // The plan is kept in the run's D1 row (2 MB at most): long lists are cut and say so.
   return dryRunResult(
     result,
     `would send ${due.length} cart reminders and hold back ${held.length} carts.`,
-    { reminders: due.map(plannedReminder), held },
+    {
+      reminders: due.slice(0, maxPlanItems).map(plannedReminder),
+      held: held.slice(0, maxPlanItems),
+      ...(due.length > maxPlanItems || held.length > maxPlanItems
+        ? { truncated: `each list shows its first ${maxPlanItems} carts` }
+        : {}),
+    },
   );
 }
 
