@@ -223,3 +223,18 @@ describe("validation messages", () => {
     ]);
   });
 });
+
+describe("repeated query parameters", () => {
+  it("are refused, naming the parameter, instead of taking the first value", async () => {
+    const runs = await api("/api/runs?limit=5&limit=7");
+    expect(runs.status).toBe(400);
+    expect(await runs.json()).toMatchObject({
+      error: { details: [{ parameter: "limit", problem: "is given more than once" }] },
+    });
+    const run = await api("/api/tasks/abandoned-cart-recovery/run?dryRun=false&dryRun=true", {
+      method: "POST",
+    });
+    expect(run.status).toBe(400);
+    expect(await reminderCount()).toBe(0);
+  });
+});

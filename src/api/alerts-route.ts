@@ -12,7 +12,7 @@ const listQuery = z
   .strict();
 
 export const alertsRoute = new Hono<{ Bindings: Env }>().get("/", async (c) => {
-  const query = parseQuery(listQuery, c.req.query());
+  const query = parseQuery(listQuery, c.req.queries());
   const alerts = await listAlerts(database(c.env), {
     before: query.cursor,
     limit: query.limit + 1,

@@ -31,7 +31,7 @@ const boundary = z
 const impactQuery = z.object({ from: boundary.optional(), to: boundary.optional() }).strict();
 
 export const cartRecoveryRoute = new Hono<{ Bindings: Env }>().get("/impact", async (c) => {
-  const query = parseQuery(impactQuery, c.req.query());
+  const query = parseQuery(impactQuery, c.req.queries());
   const zone = storeFrom(c.env).timeZone;
   const now = Date.now();
   // A date `to` includes that whole day; a date `from` starts at its local midnight.

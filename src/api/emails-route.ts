@@ -24,7 +24,7 @@ const listQuery = z
   .strict();
 
 export const emailsRoute = new Hono<{ Bindings: Env }>().get("/", async (c) => {
-  const query = parseQuery(listQuery, c.req.query());
+  const query = parseQuery(listQuery, c.req.queries());
   const page = await listEmails(database(c.env), {
     task: query.task,
     runId: query.runId,

@@ -17,7 +17,7 @@ const listQuery = z
 
 export const failedItemsRoute = new Hono<{ Bindings: Env }>()
   .get("/", async (c) => {
-    const query = parseQuery(listQuery, c.req.query());
+    const query = parseQuery(listQuery, c.req.queries());
     const items = await listFailedItems(database(c.env), {
       before: query.cursor,
       limit: query.limit + 1,

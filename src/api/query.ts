@@ -4,8 +4,21 @@ import { ApiError } from "./api-error";
 
 export function parseQuery<T extends z.ZodType>(
   schema: T,
-  query: Record<string, string>,
+  queries: Record<string, string[]>,
 ): z.output<T> {
+  // `limit=5&limit=7` is ambiguous: say so rather than pick one.
+  const repeated = Object.keys(queries).filter((name) => (queries[name]?.length ?? 0) > 1);
+  if (repeated.length > 0) {
+    const problems = repeated.map((parameter) => ({
+      parameter,
+      problem: "is given more than once",
+    }));
+    const summary = problems.map((p) => `${p.parameter}: ${p.problem}`).join("; ");
+    throw new ApiError("bad_request", `invalid query parameters: ${summary}`, problems);
+  }
+  const query = Object.fromEntries(
+    Object.entries(queries).map(([name, values]) => [name, values[0] ?? ""]),
+  );
   const parsed = schema.safeParse(query);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => ({

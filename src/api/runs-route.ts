@@ -22,7 +22,7 @@ const listQuery = z
 
 export const runsRoute = new Hono<{ Bindings: Env }>()
   .get("/", async (c) => {
-    const query = parseQuery(listQuery, c.req.query());
+    const query = parseQuery(listQuery, c.req.queries());
     const runs = await listRuns(database(c.env), {
       task: query.task,
       status: query.status,

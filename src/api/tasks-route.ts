@@ -64,7 +64,7 @@ export const tasksRoute = new Hono<{ Bindings: Env }>()
   })
   .post("/:name/run", async (c) => {
     const entry = known(c.req.param("name"));
-    const query = parseQuery(runQuery, c.req.query());
+    const query = parseQuery(runQuery, c.req.queries());
     // A run for a past slot (`at`) is that slot's run, replayed: it decides as of the slot,
     // quiet hours included, so its dry run and its real run agree, whatever the hour now.
     const dryRun = query.dryRun === "true";
