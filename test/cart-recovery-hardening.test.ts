@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { processWork } from "../src/queue/consumer";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
+import { cart, customer, mug, store } from "./helpers/store";
 import {
   api,
   event,
@@ -17,22 +18,6 @@ import {
  * June 2024: London is on BST (UTC+1); quiet hours 21:00–08:00 London are 20:00Z–07:00Z.
  */
 const cron = utcCrons["abandoned-cart-recovery"] ?? "";
-const mug = { productId: "mug", name: "Mug", quantity: 1, unitPriceCents: 800 };
-const customer = (customerId: string, extra: Record<string, unknown> = {}) =>
-  event("customer.upserted", "2024-06-01T00:00:00Z", {
-    customerId,
-    email: `${customerId}@example.test`,
-    marketingConsent: true,
-    ...extra,
-  });
-const cart = (cartId: string, at: string, owner: Record<string, unknown>) =>
-  event("cart.updated", at, { cartId, currency: "GBP", items: [mug], ...owner });
-
-async function store(events: unknown[]) {
-  const { body } = await postEvents(events);
-  expect(body.rejected).toEqual([]);
-  return body;
-}
 
 async function reminderCount(): Promise<number> {
   const row = await env.DB.prepare("SELECT count(*) AS n FROM cart_reminders").first<{

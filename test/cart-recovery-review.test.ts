@@ -4,26 +4,13 @@ import { describe, expect, it } from "vitest";
 import { processWork } from "../src/queue/consumer";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
 import { capturingQueue, faultyMail } from "./helpers/faults";
-import { api, deliverQueue, event, fireOne, postEvents, recordingEnv } from "./helpers/worker";
+import { cart, customer, mug, store } from "./helpers/store";
+import { api, deliverQueue, event, fireOne, recordingEnv } from "./helpers/worker";
 
 /* Defects a code review found in the staged reminders, each with the value it should give. */
 const cron = utcCrons["abandoned-cart-recovery"] ?? "";
 const halfHour = 30 * 60_000;
 const hour = 3_600_000;
-const mug = { productId: "mug", name: "Mug", quantity: 1, unitPriceCents: 800 };
-const customer = (customerId: string) =>
-  event("customer.upserted", "2024-06-01T00:00:00Z", {
-    customerId,
-    email: `${customerId}@example.test`,
-    marketingConsent: true,
-  });
-const cart = (cartId: string, at: string, owner: Record<string, unknown>) =>
-  event("cart.updated", at, { cartId, currency: "GBP", items: [mug], ...owner });
-
-async function store(events: unknown[]) {
-  const { body } = await postEvents(events);
-  expect(body.rejected).toEqual([]);
-}
 
 describe("an upgrade from single reminders", () => {
   it("carries a reminder sent under the old key over, so its stage is not sent again", async () => {

@@ -5,31 +5,14 @@ import { cartRecoveryRules } from "../src/carts/recovery-settings";
 import { claimReminders, proposeReminders } from "../src/carts/reminder-claims";
 import { database } from "../src/db/client";
 import { utcCrons } from "../src/schedule/utc-crons.generated";
-import { event, fireOne, postEvents, recordingEnv } from "./helpers/worker";
+import { cart, customer, mug, order, store } from "./helpers/store";
+import { event, fireOne, recordingEnv } from "./helpers/worker";
 
 /*
  * Staged reminders on hand-built carts. June 2024: London is on BST (UTC+1), so the default quiet
  * hours 21:00–08:00 London are 20:00Z–07:00Z. Default stages: 2 h, 24 h, 72 h (with 10% off).
  */
 const cron = utcCrons["abandoned-cart-recovery"] ?? "";
-const mug = { productId: "mug", name: "Mug", quantity: 1, unitPriceCents: 800 };
-
-const customer = (customerId: string, extra: Record<string, unknown> = {}) =>
-  event("customer.upserted", "2024-06-01T00:00:00Z", {
-    customerId,
-    email: `${customerId}@example.test`,
-    marketingConsent: true,
-    ...extra,
-  });
-const cart = (cartId: string, at: string, owner: Record<string, unknown>, items = [mug]) =>
-  event("cart.updated", at, { cartId, currency: "GBP", items, ...owner });
-const order = (orderId: string, at: string, owner: Record<string, unknown>) =>
-  event("order.placed", at, { orderId, currency: "GBP", items: [mug], ...owner });
-
-async function store(events: unknown[]) {
-  const { body } = await postEvents(events);
-  expect(body.rejected).toEqual([]);
-}
 
 async function runAt(slot: string, overrides: Partial<Env> = {}) {
   const { env: testEnv, sent } = recordingEnv(overrides);
