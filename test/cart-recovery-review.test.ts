@@ -166,3 +166,56 @@ describe("attribution asked for a later period first", () => {
     expect(results).toEqual([{ orderId: "o-1", cartId: "A" }]);
   });
 });
+
+describe("a third hostile review", () => {
+  it("counts an order that names the cart though stamped a moment before its last change", async () => {
+    await store([
+      customer("o"),
+      cart("O", "2024-06-10T10:00:01Z", { customerId: "o" }),
+      event("order.placed", "2024-06-10T10:00:00Z", {
+        orderId: "oo",
+        cartId: "O",
+        currency: "GBP",
+        items: [mug],
+      }),
+    ]);
+    const { env: testEnv, sent } = recordingEnv();
+    const run = await fireOne(cron, "2024-06-10T12:30:00Z", testEnv);
+    expect(run.result.summary.skippedBy.orderedSince).toBe(1);
+    expect(sent).toEqual([]);
+  });
+
+  it("withdraws a retried stage once a later stage of the cart was sent", async () => {
+    await store([customer("s"), cart("S", "2024-06-10T09:00:00Z", { customerId: "s" })]);
+    const state = { up: false };
+    const mail = faultyMail(() => (state.up ? null : "503 service unavailable"));
+    const queue = capturingQueue();
+    const testEnv = { ...env, EMAIL: mail.EMAIL, WORK_QUEUE: queue.WORK_QUEUE };
+    await fireOne(cron, "2024-06-10T12:00:00Z", testEnv);
+    state.up = true;
+    // Stage 2 goes out the next day; the stage-1 retry comes round after it.
+    await fireOne(cron, "2024-06-11T09:00:00Z", testEnv);
+    expect(mail.sent.map((m) => m.subject)).toEqual([
+      "Still thinking it over? Your cart at Sample Gift Shop is saved",
+    ]);
+    await deliverQueue(
+      "shop-tasks-work",
+      queue.queued.map((q) => q.body),
+      testEnv,
+    );
+    expect(mail.sent).toHaveLength(1);
+    const row = await env.DB.prepare(
+      "SELECT status, error FROM emails WHERE idempotency_key LIKE '%stage-1'",
+    ).first();
+    expect(row).toEqual({ status: "skipped", error: "a later reminder of the cart was sent" });
+  });
+
+  it("refuses a repeated parameter on a route without a query schema", async () => {
+    const response = await api("/api/tasks/abandoned-cart-recovery/pause?x=1&x=1", {
+      method: "POST",
+    });
+    expect(response.status).toBe(400);
+    const state = await (await api("/api/tasks/abandoned-cart-recovery")).json();
+    expect(state).toMatchObject({ paused: false });
+  });
+});

@@ -350,6 +350,7 @@ describe("two passes racing for one address", () => {
       now: Date.now(),
       linkValidMs: 1,
       cooldownMs: rules.cooldownMs,
+      replay: false,
     };
     const proposed = proposeReminders(check.due, request);
     expect(await claimReminders(db, proposed, request)).toEqual([]);

@@ -43,6 +43,7 @@ function contextFor(task: Task, testEnv: Env, slotTime: number, dryRun = true): 
     store,
     slotTime,
     sendAt: slotTime,
+    replay: false,
     runId: 0,
     cron: scheduleCron(scheduledTask(task.name)?.schedule.expression ?? ""),
     timeZone: store.timeZone,

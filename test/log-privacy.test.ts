@@ -17,6 +17,12 @@ describe("logs never carry a customer's address", () => {
     expect(maskAddressesIn("cart-reminder:A:stage-1")).toBe("cart-reminder:A:stage-1");
   });
 
+  it("masks an address whose local part holds an apostrophe", () => {
+    expect(maskAddressesIn("newsletter:n1:mary.o'connell@example.test")).toBe(
+      "newsletter:n1:m***@example.test",
+    );
+  });
+
   it("masks addresses in every string field of a log line, nested ones too", () => {
     const lines: string[] = [];
     vi.spyOn(console, "log").mockImplementation((line: string) => {

@@ -13,6 +13,7 @@ import { emailsRoute } from "./emails-route";
 import { eventsRoute } from "./events-route";
 import { failedItemsRoute } from "./failed-items-route";
 import { linksRoute } from "./links-route";
+import { singleValuedQuery } from "./query";
 import { requireToken } from "./require-token";
 import { runsRoute } from "./runs-route";
 import { tasksRoute } from "./tasks-route";
@@ -24,6 +25,7 @@ export const app = new Hono<{ Bindings: Env }>()
   })
   .route("/", linksRoute)
   .use("/api/*", requireToken)
+  .use("/api/*", singleValuedQuery)
   .route("/api/events", eventsRoute)
   .route("/api/tasks/abandoned-cart-recovery", cartRecoveryRoute)
   .route("/api/tasks", tasksRoute)

@@ -1,4 +1,5 @@
 /** Query-string validation that names the parameter and the reason when it fails. */
+import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { ApiError } from "./api-error";
 
@@ -6,16 +7,7 @@ export function parseQuery<T extends z.ZodType>(
   schema: T,
   queries: Record<string, string[]>,
 ): z.output<T> {
-  // `limit=5&limit=7` is ambiguous: say so rather than pick one.
-  const repeated = Object.keys(queries).filter((name) => (queries[name]?.length ?? 0) > 1);
-  if (repeated.length > 0) {
-    const problems = repeated.map((parameter) => ({
-      parameter,
-      problem: "is given more than once",
-    }));
-    const summary = problems.map((p) => `${p.parameter}: ${p.problem}`).join("; ");
-    throw new ApiError("bad_request", `invalid query parameters: ${summary}`, problems);
-  }
+  refuseRepeated(queries);
   const query = Object.fromEntries(
     Object.entries(queries).map(([name, values]) => [name, values[0] ?? ""]),
   );
@@ -31,6 +23,21 @@ export function parseQuery<T extends z.ZodType>(
   const summary = problems.map((p) => `${p.parameter}: ${p.problem}`).join("; ");
   throw new ApiError("bad_request", `invalid query parameters: ${summary}`, problems);
 }
+
+/** `limit=5&limit=7` is ambiguous: say so rather than pick one. */
+export function refuseRepeated(queries: Record<string, string[]>): void {
+  const repeated = Object.keys(queries).filter((name) => (queries[name]?.length ?? 0) > 1);
+  if (repeated.length === 0) return;
+  const problems = repeated.map((parameter) => ({ parameter, problem: "is given more than once" }));
+  const summary = problems.map((p) => `${p.parameter}: ${p.problem}`).join("; ");
+  throw new ApiError("bad_request", `invalid query parameters: ${summary}`, problems);
+}
+
+/** Every API route, with a query schema or none, refuses a parameter given twice. */
+export const singleValuedQuery: MiddlewareHandler = async (c, next) => {
+  refuseRepeated(c.req.queries());
+  await next();
+};
 
 /** A positive integer id as it appears in a path or a query: digits only, at most 16. */
 export function positiveId(what = "a positive whole number") {

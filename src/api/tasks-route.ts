@@ -75,6 +75,7 @@ export const tasksRoute = new Hono<{ Bindings: Env }>()
       trigger: "manual",
       invocationId: crypto.randomUUID(),
       dryRun,
+      replay: query.at !== undefined && Date.now() - slotTime > replayAfterMs,
     });
     // A slot that another run already took is a conflict, shown with the record it made.
     return c.json(run, run.status === "duplicate" ? 409 : 201);
@@ -91,6 +92,8 @@ export const tasksRoute = new Hono<{ Bindings: Env }>()
   });
 
 const earliestSlot = Date.UTC(2000, 0, 1);
+/** A manual run for a slot older than this is a replay of the past (see TaskContext.replay). */
+const replayAfterMs = 5 * 60_000;
 const slotLookBackMs = 8 * 86_400_000;
 
 /**

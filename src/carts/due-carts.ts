@@ -10,6 +10,12 @@ import type { Database } from "../db/client";
 import { optOutReason } from "../email/opt-outs";
 import type { CartRecoveryRules, RecoveryStage } from "./recovery-settings";
 
+/**
+ * An order that names the cart counts even when stamped up to this long before the cart's last
+ * change: two systems' clocks (the cart's and the checkout's) rarely agree to the second.
+ */
+const orderClockSkewMs = 5 * 60_000;
+
 /** Why a cart got no e-mail this time. Some are for good, some only wait (quiet hours). */
 export const holdReasons = [
   "noAddress",
@@ -72,14 +78,17 @@ export interface SurveyScope {
   storeTimeZone: string;
   /** The delayed check of one cart looks at that cart alone. */
   onlyCartId?: string;
+  /** A replay of a past slot sends now: the cooldown also counts reminders sent in real time. */
+  replay?: boolean;
 }
 
 export async function surveyCarts(
   db: Database,
   rules: CartRecoveryRules,
-  { clock, sendAt, storeTimeZone, onlyCartId }: SurveyScope,
+  { clock, sendAt, storeTimeZone, onlyCartId, replay = false }: SurveyScope,
 ): Promise<CartSurvey> {
-  const found = await findCarts(db, rules, { clock, sendAt, now: Date.now(), onlyCartId });
+  const scope = { clock, sendAt, now: Date.now(), replay, onlyCartId };
+  const found = await findCarts(db, rules, scope);
   const heldBy = Object.fromEntries(holdReasons.map((r) => [r, 0])) as Record<HoldReason, number>;
   const due: DueCart[] = [];
   const held: CartSurvey["held"] = [];
@@ -140,8 +149,9 @@ export function inQuietHours(rules: CartRecoveryRules, clock: number, timeZone: 
  * placed from the cart's last activity on (a pass for an older slot run late still sees it), by
  * the same customer id, or to the same address directly or through the ordering customer's
  * account (a guest cart then an order with an account). The cooldown looks both ways from the
- * send time, so a pass for an older slot run after a newer one keeps the distance too, and
- * around the real time, so a replay of an old slot, which sends now, keeps it as well.
+ * send time, so a pass for an older slot run after a newer one keeps the distance too; a replay
+ * of a past slot, which sends now, also counts the reminders claimed in the last 16 h of real
+ * time.
  */
 async function findCarts(
   db: Database,
@@ -150,8 +160,9 @@ async function findCarts(
     clock,
     sendAt,
     now,
+    replay,
     onlyCartId,
-  }: Pick<SurveyScope, "clock" | "sendAt" | "onlyCartId"> & { now: number },
+  }: Pick<SurveyScope, "clock" | "sendAt" | "onlyCartId"> & { now: number; replay: boolean },
 ): Promise<FoundCart[]> {
   const first = rules.stages[0]?.afterMs ?? 0;
   const only = onlyCartId === undefined ? sql`` : sql`AND c.id = ${onlyCartId}`;
@@ -179,7 +190,9 @@ async function findCarts(
         AS stageReached,
       ${optOutReason("f.address", { customerId: "f.customer_id", consent: rules.consent })}
         AS optOut,
-      (EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = f.customer_id
+      (EXISTS (SELECT 1 FROM orders o WHERE o.cart_id = f.id
+          AND o.placed_at >= f.last_activity_at - ${orderClockSkewMs})
+        OR EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = f.customer_id
           AND o.placed_at >= f.last_activity_at)
         OR EXISTS (SELECT 1 FROM orders o WHERE o.email = f.address
           AND o.placed_at >= f.last_activity_at)
@@ -194,8 +207,8 @@ async function findCarts(
         WHERE r.recipient = f.address
           AND ((r.reminded_at > ${sendAt - rules.cooldownMs}
               AND r.reminded_at < ${sendAt + rules.cooldownMs})
-            OR (r.reminded_at > ${now - rules.cooldownMs}
-              AND r.reminded_at < ${now + rules.cooldownMs}))) AS lastReminderToAddressAt
+            OR (${replay ? 1 : 0} = 1 AND e.claimed_at > ${now - rules.cooldownMs})))
+        AS lastReminderToAddressAt
     FROM found f
     ORDER BY f.last_activity_at, f.id`);
 }

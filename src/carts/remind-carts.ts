@@ -26,6 +26,8 @@ export interface RecoveryPass {
   clock: number;
   /** When the e-mails go out, for quiet hours (see TaskContext.sendAt). */
   sendAt: number;
+  /** A manual run for a past slot (see TaskContext.replay). */
+  replay?: boolean;
   runId: number | null;
   dryRun: boolean;
   /** The delayed check of one cart looks at that cart only. */
@@ -62,6 +64,7 @@ export async function remindCarts(pass: RecoveryPass): Promise<RecoveryOutcome> 
     clock,
     sendAt: pass.sendAt,
     storeTimeZone: store.timeZone,
+    replay: pass.replay ?? false,
     ...(pass.onlyCartId === undefined ? {} : { onlyCartId: pass.onlyCartId }),
   });
   const lines = await cartLines(
@@ -77,6 +80,7 @@ export async function remindCarts(pass: RecoveryPass): Promise<RecoveryOutcome> 
     now: Date.now(),
     linkValidMs: rules.linkValidMs,
     cooldownMs: rules.cooldownMs,
+    replay: pass.replay ?? false,
   };
   // Rendered before the claim: a message that cannot be built fails the pass with nothing
   // claimed, instead of leaving claimed reminders that are never sent.

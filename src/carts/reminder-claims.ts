@@ -27,11 +27,10 @@ export interface ClaimRequest {
   /** Real time: links and codes expire in real time whatever slot the run is for. */
   now: number;
   linkValidMs: number;
-  /**
-   * No claim for an address reminded within this long of `sendAt`, nor of the real time (a
-   * replay of an old slot sends now) (0: no cooldown).
-   */
+  /** No claim for an address reminded within this long of `sendAt` (0: no cooldown). */
   cooldownMs: number;
+  /** A replay of a past slot: reminders claimed in the last `cooldownMs` of real time count. */
+  replay: boolean;
 }
 
 /**
@@ -89,8 +88,8 @@ async function claimChunk(db: Database, json: string, request: ClaimRequest) {
         WHERE o.recipient = ${v("recipient")}
           AND ((o.reminded_at > ${request.sendAt - request.cooldownMs}
               AND o.reminded_at < ${request.sendAt + request.cooldownMs})
-            OR (o.reminded_at > ${request.now - request.cooldownMs}
-              AND o.reminded_at < ${request.now + request.cooldownMs})))
+            OR (${request.replay ? 1 : 0} = 1
+              AND e.claimed_at > ${request.now - request.cooldownMs})))
       ON CONFLICT (email_key) DO NOTHING`,
     sql`INSERT INTO emails (idempotency_key, task, run_id, template, recipient, status,
         attempts, claimed_at)

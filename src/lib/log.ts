@@ -26,7 +26,8 @@ export function maskEmail(address: string): string {
  * The root cause's message. drizzle wraps D1 errors in one that quotes the whole query and its
  * parameters, which may hold addresses, so the wrapper's text is never used.
  */
-const addressPattern = /[^\s<>"',;:()[\]]+@[^\s<>"',;:()[\]]+\.[^\s<>"',;:()[\]]+/g;
+// A local part may hold an apostrophe (o'connell@…); a domain may not.
+const addressPattern = /[^\s<>",;:()[\]]+@[^\s<>"',;:()[\]]+\.[^\s<>"',;:()[\]]+/g;
 
 /** Masks every e-mail address inside a text: `newsletter:n1:jane@x.test` → `…:j***@x.test`. */
 export function maskAddressesIn(text: string): string {

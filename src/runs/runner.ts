@@ -45,6 +45,8 @@ export interface SlotRequest {
   alreadyClaimed?: boolean;
   /** When the run's e-mails go out (see TaskContext.sendAt); the slot's time by default. */
   sendAt?: number;
+  /** A manual run for a past slot (see TaskContext.replay). */
+  replay?: boolean;
 }
 
 /** A slot the task could not run now because another run holds the task. */
@@ -57,11 +59,12 @@ export interface DeferredSlot {
 export async function runSlot(env: Env, entry: ScheduledTask, slot: SlotRequest): Promise<RunView> {
   const db = database(env);
   const task = entry.task;
-  const { alreadyClaimed, sendAt = slot.slotTime, ...requested } = slot;
+  const { alreadyClaimed, sendAt = slot.slotTime, replay = false, ...requested } = slot;
+  const timing = { sendAt, replay };
   const request: RunRequest = { task: task.name, ...requested };
   const now = Date.now();
 
-  if (slot.dryRun) return execute(env, entry, request, sendAt);
+  if (slot.dryRun) return execute(env, entry, request, timing);
 
   if (slot.trigger !== "manual" && (await isPaused(db, task.name))) {
     // The slot is claimed as skipped, so no catch-up runs it after the task is resumed.
@@ -94,7 +97,7 @@ export async function runSlot(env: Env, entry: ScheduledTask, slot: SlotRequest)
   if (!lock.acquired) return handleOverlap(env, entry, request, runId, lock.heldBy);
 
   try {
-    return await execute(env, entry, request, sendAt, runId);
+    return await execute(env, entry, request, timing, runId);
   } finally {
     await releaseTaskLock(db, task.name, runId);
   }
@@ -131,7 +134,7 @@ async function execute(
   env: Env,
   entry: ScheduledTask,
   request: RunRequest,
-  sendAt: number,
+  { sendAt, replay }: { sendAt: number; replay: boolean },
   claimedRunId?: number,
 ): Promise<RunView> {
   const db = database(env);
@@ -157,6 +160,7 @@ async function execute(
       slotTime: request.slotTime,
       runId,
       sendAt,
+      replay,
       cron: scheduleCron(entry.schedule.expression),
       timeZone: zoneOf(entry, store.timeZone),
       dryRun: request.dryRun ?? false,

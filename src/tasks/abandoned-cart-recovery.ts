@@ -26,9 +26,9 @@ export const abandonedCartRecovery: Task = {
 
 async function recoverAbandonedCarts(context: TaskContext) {
   const started = Date.now();
-  const { env, db, store, slotTime, sendAt, runId, dryRun } = context;
+  const { env, db, store, slotTime, sendAt, replay, runId, dryRun } = context;
   const rules = cartRecoveryRules(env);
-  const pass = { env, db, store, rules, clock: slotTime, sendAt, runId, dryRun };
+  const pass = { env, db, store, rules, clock: slotTime, sendAt, replay, runId, dryRun };
   const outcome = await remindCarts(pass);
   // Orders that followed reminders are credited before the result reads them (not in a dry run,
   // which writes nothing).

@@ -23,6 +23,11 @@ export interface TaskContext {
    * the tick's time for a catch-up, the real time for a retry.
    */
   sendAt: number;
+  /**
+   * A manual run for a slot in the past: it decides as of the slot, but its e-mails go out now,
+   * so rules about real recipients (the cooldown between cart reminders) also look at real time.
+   */
+  replay: boolean;
   /** The cron the task is scheduled by, read in `timeZone`, for its `nextRun`. */
   cron: string;
   timeZone: string;
