@@ -168,7 +168,7 @@ describe("attribution asked for a later period first", () => {
 });
 
 describe("a third hostile review", () => {
-  it("counts an order that names the cart though stamped a moment before its last change", async () => {
+  it("counts an order naming the cart though stamped just before its last change", async () => {
     await store([
       customer("o"),
       cart("O", "2024-06-10T10:00:01Z", { customerId: "o" }),

@@ -132,7 +132,7 @@ function holdReason(
 }
 
 /** Whether `clock` falls in the quiet hours, read on the wall clock of `timeZone`. */
-export function inQuietHours(rules: CartRecoveryRules, clock: number, timeZone: string): boolean {
+function inQuietHours(rules: CartRecoveryRules, clock: number, timeZone: string): boolean {
   const quiet = rules.quietHours;
   if (!quiet || quiet.from === quiet.until) return false;
   const local = new TZDate(clock, timeZone);
