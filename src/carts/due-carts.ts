@@ -8,13 +8,8 @@ import { TZDate } from "@date-fns/tz";
 import { type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { optOutReason } from "../email/opt-outs";
+import { orderedSince } from "./ordered-since";
 import type { CartRecoveryRules, RecoveryStage } from "./recovery-settings";
-
-/**
- * An order that names the cart counts even when stamped up to this long before the cart's last
- * change: two systems' clocks (the cart's and the checkout's) rarely agree to the second.
- */
-const orderClockSkewMs = 5 * 60_000;
 
 /** Why a cart got no e-mail this time. Some are for good, some only wait (quiet hours). */
 export const holdReasons = [
@@ -190,15 +185,12 @@ async function findCarts(
         AS stageReached,
       ${optOutReason("f.address", { customerId: "f.customer_id", consent: rules.consent })}
         AS optOut,
-      (EXISTS (SELECT 1 FROM orders o WHERE o.cart_id = f.id
-          AND o.placed_at >= f.last_activity_at - ${orderClockSkewMs})
-        OR EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = f.customer_id
-          AND o.placed_at >= f.last_activity_at)
-        OR EXISTS (SELECT 1 FROM orders o WHERE o.email = f.address
-          AND o.placed_at >= f.last_activity_at)
-        OR EXISTS (SELECT 1 FROM customers oc JOIN orders o ON o.customer_id = oc.id
-          WHERE oc.email = f.address AND o.placed_at >= f.last_activity_at)
-      ) AS orderedSince,
+      ${orderedSince({
+        cartId: "f.id",
+        customerId: "f.customer_id",
+        address: "f.address",
+        activityAt: "f.last_activity_at",
+      })} AS orderedSince,
       (SELECT count(*) FROM cart_items ci WHERE ci.cart_id = f.id) AS lines,
       (SELECT count(*) FROM cart_items ci LEFT JOIN products p ON p.id = ci.product_id
         WHERE ci.cart_id = f.id AND coalesce(p.in_stock, 1) = 1) AS linesInStock,

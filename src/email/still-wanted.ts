@@ -5,6 +5,7 @@
  * alerts go to the shop's own people and are always resent.
  */
 import { sql } from "drizzle-orm";
+import { orderedSince } from "../carts/ordered-since";
 import type { Database } from "../db/client";
 import { optOutReason } from "./opt-outs";
 
@@ -23,11 +24,12 @@ export async function withdrawnBecause(db: Database, key: string): Promise<strin
   const [facts] = await db.all<Facts>(sql`
     SELECT ${optOutReason("e.recipient", { customerId: "r.customer_id" })} AS optOut,
       r.email_key IS NOT NULL AS isCartReminder,
-      EXISTS (SELECT 1 FROM orders o
-        WHERE o.placed_at >= r.cart_activity_at
-          AND (o.customer_id = r.customer_id OR o.email = r.recipient
-            OR o.customer_id IN (SELECT oc.id FROM customers oc WHERE oc.email = r.recipient)))
-        AS ordered,
+      ${orderedSince({
+        cartId: "r.cart_id",
+        customerId: "r.customer_id",
+        address: "r.recipient",
+        activityAt: "r.cart_activity_at",
+      })} AS ordered,
       NOT EXISTS (SELECT 1 FROM carts c WHERE c.id = r.cart_id AND c.status = 'open'
         AND c.last_activity_at = r.cart_activity_at) AS cartChanged,
       EXISTS (SELECT 1 FROM cart_reminders l WHERE l.cart_id = r.cart_id
